@@ -1,0 +1,1 @@
+"""Lesson 01 exercises (filled in by that lesson)."""

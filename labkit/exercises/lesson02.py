@@ -1,0 +1,1 @@
+"""Lesson 02 exercises (filled in by that lesson)."""
