@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,7 +40,12 @@ class MeasurementPanel:
 
     def _clicked(self, _: Any) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self.refresh())
+            self._task = asyncio.ensure_future(self._refresh_quietly())
+
+    async def _refresh_quietly(self) -> None:
+        # A button click has no caller to raise to: the failure is already shown in the panel.
+        with contextlib.suppress(Exception):
+            await self.refresh()
 
     async def refresh(self) -> Comparison:
         """Measure with the controls' current values and redraw; returns the new Comparison."""

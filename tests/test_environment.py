@@ -1,0 +1,28 @@
+"""labkit.environment: the lesson 00 report names each problem and how to fix it."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from labkit.environment import pinned_versions, report
+
+
+def test_pins_are_read_from_requirements(tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("# comment\nfastapi==0.165.0  # lesson 02\njupyterlab_widgets==3.0.17\n-e .\nfoo>=1\n")
+    assert pinned_versions(req) == {"fastapi": "0.165.0", "jupyterlab-widgets": "3.0.17"}
+
+
+def test_report_flags_missing_and_mismatched_packages():
+    have = metadata.version("httpx")
+    items = {i.name: i for i in report({"httpx": have, "fastapi": "0.0.1", "surely-not-installed-pkg": "1.0"})}
+    assert items["httpx"].ok
+    assert not items["fastapi"].ok and "tested with 0.0.1" in items["fastapi"].detail
+    assert not items["surely-not-installed-pkg"].ok and "not installed" in items["surely-not-installed-pkg"].detail
+    assert items["python"].ok
+    assert items["kernel server"].ok, items["kernel server"].detail
+
+
+def test_the_course_pins_match_this_environment():
+    bad = [str(i) for i in report() if not i.ok]
+    assert not bad, "\n".join(bad)
