@@ -2,6 +2,9 @@
 
 Each test module names its notebook in ``NOTEBOOK``; the ``graded`` fixture opens that notebook in
 one kernel per module, runs its Setup cells, and hands out verdicts per exercise.
+
+Hidden checks: ``--hidden DIR`` (or ``$LABKIT_HIDDEN``) loads the checks in ``DIR/*.py`` and
+``test_hidden_checks.py`` grades each of them; without it that file is not collected at all.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from labkit.checks import Result
-from labkit.grading import NotebookGrader
+from labkit.grading import NotebookGrader, hidden_dir_from_env, load_hidden_checks, snapshot_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +25,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="folder with the lesson notebooks to grade (default: solutions/)")
     parser.addoption("--cell-timeout", type=float, default=60.0,
                      help="seconds a learner's cell may run before it is interrupted (default: 60)")
+    parser.addoption("--hidden", default=None,
+                     help="folder of hidden checks to grade as well (default: $LABKIT_HIDDEN)")
+
+
+def _hidden_dir(config: pytest.Config) -> Path | None:
+    option = config.getoption("--hidden", default=None)
+    return Path(option) if option else hidden_dir_from_env()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Read every check's source now, before a learner's kernel can touch the files on disk.
+    config._labkit_hidden = load_hidden_checks(_hidden_dir(config))  # type: ignore[attr-defined]
+    snapshot_sources()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path.name == "test_hidden_checks.py" and _hidden_dir(config) is None:
+        return True
+    return None
 
 
 @pytest.fixture(scope="module")
