@@ -99,7 +99,11 @@ class RunningServer:
         self._server = _Server(
             uvicorn.Config(
                 app,
-                log_level="warning",
+                # log_config=None and log_level=None: leave the process's logging alone (the
+                # kernel's, or another uvicorn's). Access lines are INFO, so they stay quiet unless
+                # the learner turns logging up; uvicorn's warnings still reach stderr.
+                log_config=None,
+                log_level=None,
                 loop="asyncio",
                 lifespan="auto",
                 root_path=root_path,
