@@ -1,0 +1,251 @@
+"""The database: one aiosqlite connection in WAL mode, the schema, the seed, and every query.
+
+Every query passes values as ``?`` parameters, never by formatting them into the SQL text.
+A single connection runs one transaction at a time, so writes go through ``Database.transaction()``,
+which holds an ``asyncio.Lock`` from ``BEGIN`` to ``COMMIT``: two requests can never interleave their
+statements in one transaction, and a rollback never undoes another request's work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import aiosqlite
+
+from .catalogue import BookFilter
+from .models import Book, ShelfEntry, Status
+
+__all__ = ["Database", "connect", "SCHEMA", "seed_books", "SqliteCatalogue", "Shelf",
+           "DuplicateEntry", "UnknownBook", "NotOnShelf"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS books (
+    id       INTEGER PRIMARY KEY,
+    title    TEXT NOT NULL,
+    author   TEXT NOT NULL,
+    year     INTEGER NOT NULL,
+    language TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS book_subjects (
+    book_id  INTEGER NOT NULL REFERENCES books(id) ON DELETE CASCADE,
+    subject  TEXT NOT NULL,
+    PRIMARY KEY (book_id, subject)
+);
+CREATE INDEX IF NOT EXISTS book_subjects_by_subject ON book_subjects (subject COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS shelf (
+    book_id  INTEGER PRIMARY KEY REFERENCES books(id),
+    status   TEXT NOT NULL CHECK (status IN ('want_to_read', 'reading', 'read')),
+    note     TEXT NOT NULL DEFAULT '',
+    added_at TEXT NOT NULL
+);
+"""
+
+
+class UnknownBook(LookupError):
+    """The book id is not in the catalogue (the API answers 404)."""
+
+
+class NotOnShelf(LookupError):
+    """The book is not on the shelf (404)."""
+
+
+class DuplicateEntry(ValueError):
+    """The book is already on the shelf (409)."""
+
+
+class Database:
+    """One aiosqlite connection plus the lock that keeps its transactions apart."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """``async with db.transaction() as conn:`` commits on success, rolls back on any error."""
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        """Close the connection (and stop its worker thread)."""
+        await self.conn.close()
+
+
+async def connect(path: Path | str) -> Database:
+    """Open the database file (created if needed) in WAL mode, with foreign keys on and the schema in place."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: sqlite3 opens no hidden transactions; Database.transaction() says BEGIN/COMMIT.
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    try:
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.executescript(SCHEMA)
+    except BaseException:
+        await conn.close()
+        raise
+    return Database(conn)
+
+
+async def seed_books(db: Database, books: Iterable[Book]) -> int:
+    """Insert or update the catalogue from the seed books, in one transaction; returns the book count."""
+    books = list(books)
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO books (id, title, author, year, language) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET title = excluded.title, author = excluded.author, "
+            "year = excluded.year, language = excluded.language",
+            [(b.id, b.title, b.author, b.year, b.language) for b in books],
+        )
+        await conn.executemany(
+            "INSERT OR IGNORE INTO book_subjects (book_id, subject) VALUES (?, ?)",
+            [(b.id, s) for b in books for s in b.subjects],
+        )
+    return len(books)
+
+
+def _where(where: BookFilter) -> tuple[str, list[object]]:
+    """SQL conditions for a filter: fixed text with ``?`` placeholders, and the values that fill them."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if where.q is not None:
+        clauses.append("instr(lower(title), lower(?)) > 0")
+        params.append(where.q)
+    if where.author is not None:
+        clauses.append("instr(lower(author), lower(?)) > 0")
+        params.append(where.author)
+    if where.language is not None:
+        clauses.append("language = ?")
+        params.append(where.language)
+    if where.subject is not None:
+        clauses.append("id IN (SELECT book_id FROM book_subjects WHERE subject = ? COLLATE NOCASE)")
+        params.append(where.subject)
+    if where.year_from is not None:
+        clauses.append("year >= ?")
+        params.append(where.year_from)
+    if where.year_to is not None:
+        clauses.append("year <= ?")
+        params.append(where.year_to)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class SqliteCatalogue:
+    """The catalogue read from the ``books`` table (lesson 04 on)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def _subjects(self, ids: list[int]) -> dict[int, list[str]]:
+        found: dict[int, list[str]] = {i: [] for i in ids}
+        if ids:
+            marks = ",".join("?" * len(ids))  # only placeholders are formatted in, never values
+            async with self.db.conn.execute(
+                f"SELECT book_id, subject FROM book_subjects WHERE book_id IN ({marks}) ORDER BY rowid", ids
+            ) as cursor:
+                async for row in cursor:
+                    found[row["book_id"]].append(row["subject"])
+        return found
+
+    async def get(self, book_id: int) -> Book | None:
+        """The book with this id, or ``None``."""
+        async with self.db.conn.execute(
+            "SELECT id, title, author, year, language FROM books WHERE id = ?", (book_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return Book(**dict(row), subjects=(await self._subjects([book_id]))[book_id])
+
+    async def search(self, where: BookFilter, *, limit: int, offset: int) -> tuple[list[Book], int]:
+        """One page of matching books in id order, and how many match in total."""
+        conditions, params = _where(where)
+        async with self.db.conn.execute(f"SELECT count(*) FROM books{conditions}", params) as cursor:
+            total = (await cursor.fetchone())[0]
+        async with self.db.conn.execute(
+            f"SELECT id, title, author, year, language FROM books{conditions} ORDER BY id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ) as cursor:
+            rows = [dict(row) for row in await cursor.fetchall()]
+        subjects = await self._subjects([row["id"] for row in rows])
+        return [Book(**row, subjects=subjects[row["id"]]) for row in rows], total
+
+
+_ENTRY = ("SELECT s.book_id, b.title, b.author, s.status, s.note, s.added_at "
+          "FROM shelf AS s JOIN books AS b ON b.id = s.book_id")
+
+
+class Shelf:
+    """Your shelf (reading list): add, list, read, update and remove entries."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, book_id: int, status: Status, note: str) -> ShelfEntry:
+        """Put a book on the shelf; ``UnknownBook`` or ``DuplicateEntry`` when that cannot be done."""
+        added_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT 1 FROM books WHERE id = ?", (book_id,)) as cursor:
+                if await cursor.fetchone() is None:
+                    raise UnknownBook(book_id)
+            try:
+                await conn.execute(
+                    "INSERT INTO shelf (book_id, status, note, added_at) VALUES (?, ?, ?, ?)",
+                    (book_id, status.value, note, added_at),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateEntry(book_id) from exc
+            return await self._get(conn, book_id)
+
+    async def _get(self, conn: aiosqlite.Connection, book_id: int) -> ShelfEntry:
+        async with conn.execute(_ENTRY + " WHERE s.book_id = ?", (book_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise NotOnShelf(book_id)
+        return ShelfEntry(**dict(row))
+
+    async def get(self, book_id: int) -> ShelfEntry:
+        """The entry for this book; ``NotOnShelf`` if there is none."""
+        return await self._get(self.db.conn, book_id)
+
+    async def entries(self, status: Status | None = None) -> list[ShelfEntry]:
+        """Every entry, oldest first, optionally only those with ``status``."""
+        sql, params = _ENTRY, []
+        if status is not None:
+            sql += " WHERE s.status = ?"
+            params.append(status.value)
+        async with self.db.conn.execute(sql + " ORDER BY s.added_at, s.book_id", params) as cursor:
+            return [ShelfEntry(**dict(row)) for row in await cursor.fetchall()]
+
+    async def update(self, book_id: int, status: Status | None, note: str | None) -> ShelfEntry:
+        """Change the status and/or the note of an entry; ``NotOnShelf`` if there is none."""
+        async with self.db.transaction() as conn:
+            if status is not None:
+                await conn.execute("UPDATE shelf SET status = ? WHERE book_id = ?", (status.value, book_id))
+            if note is not None:
+                await conn.execute("UPDATE shelf SET note = ? WHERE book_id = ?", (note, book_id))
+            return await self._get(conn, book_id)
+
+    async def remove(self, book_id: int) -> None:
+        """Take a book off the shelf; ``NotOnShelf`` if it was not there."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute("DELETE FROM shelf WHERE book_id = ?", (book_id,))
+            if cursor.rowcount == 0:
+                raise NotOnShelf(book_id)
+
+    async def count(self) -> int:
+        """How many books are on the shelf."""
+        async with self.db.conn.execute("SELECT count(*) FROM shelf") as cursor:
+            return (await cursor.fetchone())[0]

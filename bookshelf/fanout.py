@@ -1,0 +1,168 @@
+"""Calling the upstream services: one call with a deadline, and the fan-out behind ``/books/{id}/details``.
+
+Lesson 03 builds this module: ``fetch_details_sequential`` awaits one service after another,
+``fetch_details`` asks all three at once with ``asyncio.gather`` and degrades gracefully when one fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from .models import Book, BookDetails, Price, Rating
+from .upstreams import UPSTREAM_PATHS
+
+__all__ = ["UpstreamError", "UpstreamTimeout", "UpstreamUnavailable", "Upstreams", "fetch_json",
+           "fetch_details", "fetch_details_sequential", "with_retries", "bounded_gather", "PLACEHOLDER_COVER"]
+
+T = TypeVar("T")
+PLACEHOLDER_COVER = "https://covers.example.org/placeholder.jpg"
+
+
+class UpstreamError(Exception):
+    """An upstream service did not give a usable answer."""
+
+    def __init__(self, upstream: str, reason: str) -> None:
+        super().__init__(f"{upstream}: {reason}")
+        self.upstream = upstream
+        self.reason = reason
+
+
+class UpstreamTimeout(UpstreamError):
+    """The service did not answer in time (the API answers 504 when there is no fallback)."""
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The service could not be reached or answered with an error (503 when there is no fallback)."""
+
+
+async def fetch_json(client: httpx.AsyncClient, url: str, *, upstream: str, timeout: float) -> dict[str, Any]:
+    """GET ``url`` and return its JSON object, or raise an :class:`UpstreamError` saying what went wrong.
+
+    ``asyncio.timeout`` bounds the whole call (connect, send, wait, read) to ``timeout`` seconds.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            response = await client.get(url)
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        raise UpstreamTimeout(upstream, f"no answer within {timeout:g} s") from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamUnavailable(upstream, f"unreachable ({type(exc).__name__})") from exc
+    if response.status_code != 200:
+        raise UpstreamUnavailable(upstream, f"answered HTTP {response.status_code}")
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise UpstreamUnavailable(upstream, "answered something that is not JSON") from exc
+    if not isinstance(data, dict):
+        raise UpstreamUnavailable(upstream, "answered JSON that is not an object")
+    return data
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """The app's one HTTP client, the services' base URLs, and the time allowed for each call."""
+
+    client: httpx.AsyncClient
+    urls: dict[str, str]
+    timeout: float = 1.0
+
+    async def _get(self, name: str, book_id: int) -> dict[str, Any]:
+        url = self.urls[name] + UPSTREAM_PATHS[name].format(book_id=book_id)
+        return await fetch_json(self.client, url, upstream=name, timeout=self.timeout)
+
+    async def rating(self, book_id: int) -> Rating:
+        """The ratings service's answer for a book."""
+        try:
+            return Rating.model_validate(await self._get("ratings", book_id))
+        except ValidationError as exc:
+            raise UpstreamUnavailable("ratings", "answered with an unexpected shape") from exc
+
+    async def price(self, book_id: int) -> Price:
+        """The prices service's answer for a book."""
+        try:
+            return Price.model_validate(await self._get("prices", book_id))
+        except ValidationError as exc:
+            raise UpstreamUnavailable("prices", "answered with an unexpected shape") from exc
+
+    async def cover(self, book_id: int) -> str:
+        """The cover image URL the covers service knows for a book."""
+        url = (await self._get("covers", book_id)).get("url")
+        if not isinstance(url, str):
+            raise UpstreamUnavailable("covers", "answered without a cover URL")
+        return url
+
+
+async def fetch_details_sequential(upstreams: Upstreams, book: Book) -> BookDetails:
+    """Ask the three services one after another: the time is the *sum* of their latencies."""
+    degraded: dict[str, str] = {}
+    rating: Rating | None = None
+    price: Price | None = None
+    cover_url = PLACEHOLDER_COVER
+    try:
+        rating = await upstreams.rating(book.id)
+    except UpstreamError as exc:
+        degraded["ratings"] = exc.reason
+    try:
+        price = await upstreams.price(book.id)
+    except UpstreamError as exc:
+        degraded["prices"] = exc.reason
+    try:
+        cover_url = await upstreams.cover(book.id)
+    except UpstreamError as exc:
+        degraded["covers"] = exc.reason
+    return BookDetails(book=book, rating=rating, price=price, cover_url=cover_url, degraded=degraded)
+
+
+async def fetch_details(upstreams: Upstreams, book: Book) -> BookDetails:
+    """Ask the three services at once: the time is close to the *slowest* one.
+
+    A service that fails or is too slow leaves its fallback in place (no rating, no price, a
+    placeholder cover) and is named in ``degraded``; any other exception is a bug and propagates.
+    """
+    rating, price, cover = await asyncio.gather(
+        upstreams.rating(book.id), upstreams.price(book.id), upstreams.cover(book.id),
+        return_exceptions=True,
+    )
+    degraded: dict[str, str] = {}
+    for name, result in (("ratings", rating), ("prices", price), ("covers", cover)):
+        if isinstance(result, UpstreamError):
+            degraded[name] = result.reason
+        elif isinstance(result, BaseException):
+            raise result
+    return BookDetails(
+        book=book,
+        rating=None if "ratings" in degraded else rating,  # type: ignore[arg-type]
+        price=None if "prices" in degraded else price,  # type: ignore[arg-type]
+        cover_url=PLACEHOLDER_COVER if "covers" in degraded else cover,  # type: ignore[arg-type]
+        degraded=degraded,
+    )
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 3, base_delay: float = 0.05,
+                       retry_on: tuple[type[BaseException], ...] = (UpstreamUnavailable,)) -> T:
+    """Await ``call()``; on a ``retry_on`` error wait ``base_delay * 2**n`` seconds and try again."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except retry_on:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(base_delay * 2**attempt)
+    raise ValueError("attempts must be at least 1")
+
+
+async def bounded_gather(aws: Iterable[Awaitable[T]], *, limit: int) -> list[T | BaseException]:
+    """Like ``gather(..., return_exceptions=True)``, but at most ``limit`` awaitables run at a time."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(aw: Awaitable[T]) -> T:
+        async with semaphore:
+            return await aw
+
+    return await asyncio.gather(*(one(aw) for aw in aws), return_exceptions=True)

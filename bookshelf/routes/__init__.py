@@ -1,0 +1,1 @@
+"""The endpoints, one router per concern; ``bookshelf.app.create_app`` includes those of each lesson."""

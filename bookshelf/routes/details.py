@@ -1,0 +1,38 @@
+"""Enrichment endpoints (lesson 03): ``/books/{book_id}/details`` fans out; ``/price`` has no fallback."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from ..deps import get_book, get_upstreams
+from ..fanout import Upstreams
+from ..models import Book, BookDetails, Price
+
+router = APIRouter(tags=["details"])
+
+
+@router.get("/books/{book_id}/details", responses={404: {"description": "no such book"}})
+async def book_details(request: Request, book: Annotated[Book, Depends(get_book)],
+                       upstreams: Annotated[Upstreams, Depends(get_upstreams)]) -> BookDetails:
+    """The book with its rating, price and cover, fetched from the three services concurrently.
+
+    A service that fails leaves a fallback and is named in ``degraded``. When the ratings service
+    fails and the background refresher (lesson 06) has a cached rating, that rating is served.
+    """
+    details: BookDetails = await request.app.state.fetch_details(upstreams, book)
+    cache = getattr(request.app.state, "rating_cache", None)
+    if details.rating is None and cache and book.id in cache:
+        details.rating = cache[book.id]
+        details.degraded["ratings"] += " (served a cached rating)"
+    return details
+
+
+@router.get("/books/{book_id}/price",
+            responses={404: {"description": "no such book"}, 503: {"description": "prices service down"},
+                       504: {"description": "prices service too slow"}})
+async def book_price(book: Annotated[Book, Depends(get_book)],
+                     upstreams: Annotated[Upstreams, Depends(get_upstreams)]) -> Price:
+    """Just the price: no fallback makes sense here, so a failing service means 503 and a slow one 504."""
+    return await upstreams.price(book.id)

@@ -1,0 +1,61 @@
+"""Shelf (reading list) endpoints (lesson 04): create, list, read, update and delete entries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+
+from ..db import DuplicateEntry, NotOnShelf, Shelf, UnknownBook
+from ..deps import BookIdPath, get_shelf
+from ..models import ShelfEntry, ShelfEntryIn, ShelfEntryUpdate, Status
+
+router = APIRouter(prefix="/shelf", tags=["shelf"])
+ShelfDep = Annotated[Shelf, Depends(get_shelf)]
+NOT_ON_SHELF = {404: {"description": "that book is not on the shelf"}}
+
+
+@router.post("", status_code=201,
+             responses={404: {"description": "no such book"}, 409: {"description": "already on the shelf"}})
+async def add_entry(entry: ShelfEntryIn, shelf: ShelfDep) -> ShelfEntry:
+    """Put a catalogue book on your shelf."""
+    try:
+        return await shelf.add(entry.book_id, entry.status, entry.note)
+    except UnknownBook:
+        raise HTTPException(404, f"book {entry.book_id} not found") from None
+    except DuplicateEntry:
+        raise HTTPException(409, f"book {entry.book_id} is already on the shelf") from None
+
+
+@router.get("")
+async def list_entries(shelf: ShelfDep, status: Status | None = None) -> list[ShelfEntry]:
+    """Everything on your shelf, oldest first; ``?status=reading`` shows only those."""
+    return await shelf.entries(status)
+
+
+@router.get("/{book_id}", responses=NOT_ON_SHELF)
+async def read_entry(book_id: BookIdPath, shelf: ShelfDep) -> ShelfEntry:
+    """One entry of your shelf."""
+    try:
+        return await shelf.get(book_id)
+    except NotOnShelf:
+        raise HTTPException(404, f"book {book_id} is not on the shelf") from None
+
+
+@router.patch("/{book_id}", responses=NOT_ON_SHELF)
+async def update_entry(book_id: BookIdPath, change: ShelfEntryUpdate, shelf: ShelfDep) -> ShelfEntry:
+    """Change an entry's status and/or note."""
+    try:
+        return await shelf.update(book_id, change.status, change.note)
+    except NotOnShelf:
+        raise HTTPException(404, f"book {book_id} is not on the shelf") from None
+
+
+@router.delete("/{book_id}", status_code=204, responses=NOT_ON_SHELF)
+async def delete_entry(book_id: BookIdPath, shelf: ShelfDep) -> Response:
+    """Take a book off your shelf."""
+    try:
+        await shelf.remove(book_id)
+    except NotOnShelf:
+        raise HTTPException(404, f"book {book_id} is not on the shelf") from None
+    return Response(status_code=204)

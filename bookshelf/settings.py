@@ -1,0 +1,109 @@
+"""Configuration of the Bookshelf app: defaults that just work, overridable from the environment."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["Behaviour", "Settings", "DATA_FILE", "default_database"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_FILE = ROOT / "data" / "books.csv"
+UPSTREAMS = ("ratings", "prices", "covers")
+
+
+def default_database() -> Path:
+    """A SQLite file in a per-user folder under the system's temp directory."""
+    user = os.environ.get("USER") or (str(os.getuid()) if hasattr(os, "getuid") else "user")
+    return Path(tempfile.gettempdir()) / f"bookshelf-{user}" / "bookshelf.db"
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How a simulated upstream behaves: ``latency`` +- ``jitter`` seconds, failing ``failure_rate`` of calls."""
+
+    latency: float = 0.05
+    jitter: float = 0.02
+    failure_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs to start. ``Settings()`` works offline with no setup at all.
+
+    An upstream URL left as ``None`` means "start the simulated service for it": as a real HTTP server
+    in a background thread (``simulate="thread"``, through ``labkit.serve``) or mounted in-process on the
+    app's HTTP client (``simulate="inprocess"``, no sockets: what the tests use).
+    """
+
+    database: Path | str = field(default_factory=default_database)
+    books_file: Path = DATA_FILE
+    ratings_url: str | None = None
+    prices_url: str | None = None
+    covers_url: str | None = None
+    simulate: Literal["thread", "inprocess"] = "thread"
+    ratings: Behaviour = Behaviour(latency=0.05)
+    prices: Behaviour = Behaviour(latency=0.08)
+    covers: Behaviour = Behaviour(latency=0.03)
+    seed: int = 42
+    upstream_timeout: float = 1.0  # seconds allowed for each upstream call
+    max_connections: int = 100
+    max_keepalive_connections: int = 20
+    workers: int = 4  # background job workers (lesson 06)
+
+    def with_behaviour(self, **behaviours: Behaviour) -> "Settings":
+        """A copy with some upstreams' behaviour replaced, e.g. ``s.with_behaviour(ratings=Behaviour(0.2))``."""
+        unknown = set(behaviours) - set(UPSTREAMS)
+        if unknown:
+            raise ValueError(f"unknown upstream(s) {sorted(unknown)}: choose from {UPSTREAMS}")
+        return replace(self, **behaviours)
+
+    def upstream_url(self, name: str) -> str | None:
+        """The configured URL of upstream ``name``, or ``None`` when it is simulated."""
+        return {"ratings": self.ratings_url, "prices": self.prices_url, "covers": self.covers_url}[name]
+
+    @classmethod
+    def ephemeral(cls, **changes: object) -> "Settings":
+        """Settings for tests and notebooks: in-process simulated upstreams and an in-memory database."""
+        return replace(cls(database=":memory:", simulate="inprocess"), **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Settings from ``BOOKSHELF_*`` environment variables; anything unset keeps its default.
+
+        ``BOOKSHELF_DB`` (database file), ``BOOKSHELF_BOOKS`` (seed CSV), ``BOOKSHELF_RATINGS_URL``,
+        ``BOOKSHELF_PRICES_URL``, ``BOOKSHELF_COVERS_URL`` (real upstreams), ``BOOKSHELF_SIMULATE``
+        (``thread`` or ``inprocess``), ``BOOKSHELF_SEED``, ``BOOKSHELF_UPSTREAM_TIMEOUT``,
+        ``BOOKSHELF_LATENCY`` and ``BOOKSHELF_FAILURE_RATE`` (all simulated upstreams).
+        """
+        env = os.environ if environ is None else environ
+        settings = cls()
+        changes: dict[str, object] = {}
+        if env.get("BOOKSHELF_DB"):
+            changes["database"] = env["BOOKSHELF_DB"]
+        if env.get("BOOKSHELF_BOOKS"):
+            changes["books_file"] = Path(env["BOOKSHELF_BOOKS"])
+        for name in UPSTREAMS:
+            url = env.get(f"BOOKSHELF_{name.upper()}_URL")
+            if url:
+                changes[f"{name}_url"] = url.rstrip("/")
+        if env.get("BOOKSHELF_SIMULATE"):
+            mode = env["BOOKSHELF_SIMULATE"]
+            if mode not in ("thread", "inprocess"):
+                raise ValueError(f"BOOKSHELF_SIMULATE must be 'thread' or 'inprocess', not {mode!r}")
+            changes["simulate"] = mode
+        if env.get("BOOKSHELF_SEED"):
+            changes["seed"] = int(env["BOOKSHELF_SEED"])
+        if env.get("BOOKSHELF_UPSTREAM_TIMEOUT"):
+            changes["upstream_timeout"] = float(env["BOOKSHELF_UPSTREAM_TIMEOUT"])
+        latency, failure = env.get("BOOKSHELF_LATENCY"), env.get("BOOKSHELF_FAILURE_RATE")
+        if latency or failure:
+            for name in UPSTREAMS:
+                old: Behaviour = getattr(settings, name)
+                changes[name] = Behaviour(float(latency) if latency else old.latency, old.jitter,
+                                          float(failure) if failure else old.failure_rate)
+        return replace(settings, **changes)

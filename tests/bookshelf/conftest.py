@@ -1,0 +1,44 @@
+"""Fixtures for the Bookshelf app's tests: the app with its lifespan running, and a client for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from bookshelf import Settings, create_app
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+AppClient = Callable[..., AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]
+
+
+@asynccontextmanager
+async def running(settings: Settings | None = None, *, stage: int = 6) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with its lifespan started (closed on exit), and an ASGI client for it (no sockets)."""
+    app = create_app(settings or Settings.ephemeral(), stage=stage)
+    async with LifespanManager(app, startup_timeout=10, shutdown_timeout=10):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bookshelf.test") as client:
+            yield app, client
+
+
+@pytest.fixture
+def app_client() -> AppClient:
+    """``async with app_client(settings, stage=N) as (app, client):`` for tests that configure the app."""
+    return running
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """A client for the finished app with default test settings (in-memory database, in-process upstreams)."""
+    async with running() as (_, c):
+        yield c
