@@ -10,6 +10,8 @@ Small modules, one per concern, each short enough to read:
 * ``labkit.environment``: lesson 00's environment check.
 * ``labkit.editions``: generate the learner notebooks from the solutions.
 * ``labkit.grading``: run a learner's notebook cells and checks in a kernel (used by ``exercises_tests``).
+* ``labkit.navigation``: the lessons' previous | index | next bars, the index notebook, the README map.
+* ``labkit.binder``: keep ``binder/requirements.txt`` in step with ``requirements.txt``.
 """
 
 from .checks import check, run_check
