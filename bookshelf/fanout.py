@@ -123,37 +123,41 @@ async def fetch_details(upstreams: Upstreams, book: Book) -> BookDetails:
     """Ask the three services at once: the time is close to the *slowest* one.
 
     A service that fails or is too slow leaves its fallback in place (no rating, no price, a
-    placeholder cover) and is named in ``degraded``; any other exception is a bug and propagates.
+    placeholder cover) and is named in ``degraded`` with the reason; any other exception is a bug
+    and propagates.
     """
-    rating, price, cover = await asyncio.gather(
+    results = await asyncio.gather(
         upstreams.rating(book.id), upstreams.price(book.id), upstreams.cover(book.id),
         return_exceptions=True,
     )
+    answers: dict[str, Any] = {}
     degraded: dict[str, str] = {}
-    for name, result in (("ratings", rating), ("prices", price), ("covers", cover)):
+    for name, result in zip(("ratings", "prices", "covers"), results):
         if isinstance(result, UpstreamError):
-            degraded[name] = result.reason
+            degraded[name] = result.reason  # its fallback stays in place
         elif isinstance(result, BaseException):
-            raise result
-    return BookDetails(
-        book=book,
-        rating=None if "ratings" in degraded else rating,  # type: ignore[arg-type]
-        price=None if "prices" in degraded else price,  # type: ignore[arg-type]
-        cover_url=PLACEHOLDER_COVER if "covers" in degraded else cover,  # type: ignore[arg-type]
-        degraded=degraded,
-    )
+            raise result  # not an upstream's failure: a bug, let it surface
+        else:
+            answers[name] = result
+    return BookDetails(book=book, rating=answers.get("ratings"), price=answers.get("prices"),
+                       cover_url=answers.get("covers", PLACEHOLDER_COVER), degraded=degraded)
 
 
 async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 3, base_delay: float = 0.05,
-                       retry_on: tuple[type[BaseException], ...] = (UpstreamUnavailable,)) -> T:
-    """Await ``call()``; on a ``retry_on`` error wait ``base_delay * 2**n`` seconds and try again."""
+                       retry_on: tuple[type[BaseException], ...] = (UpstreamUnavailable,),
+                       sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> T:
+    """Await ``call()``; on a ``retry_on`` error wait ``base_delay * 2**n`` seconds and try again.
+
+    After ``attempts`` failed tries the last error is raised again; any other exception propagates at
+    once (it would not go away by retrying). ``sleep`` does the waiting: a test can pass its own.
+    """
     for attempt in range(attempts):
         try:
             return await call()
         except retry_on:
             if attempt == attempts - 1:
                 raise
-            await asyncio.sleep(base_delay * 2**attempt)
+            await sleep(base_delay * 2**attempt)
     raise ValueError("attempts must be at least 1")
 
 
