@@ -20,8 +20,8 @@ import aiosqlite
 from .catalogue import BookFilter
 from .models import Book, ShelfEntry, Status
 
-__all__ = ["Database", "connect", "SCHEMA", "seed_books", "SqliteCatalogue", "Shelf",
-           "DuplicateEntry", "UnknownBook", "NotOnShelf"]
+__all__ = ["Database", "connect", "SCHEMA", "seed_books", "SqliteCatalogue", "Shelf", "add_to_shelf",
+           "read_entry", "DuplicateEntry", "UnknownBook", "NotOnShelf"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS books (
@@ -187,6 +187,33 @@ _ENTRY = ("SELECT s.book_id, b.title, b.author, s.status, s.note, s.added_at "
           "FROM shelf AS s JOIN books AS b ON b.id = s.book_id")
 
 
+async def read_entry(conn: aiosqlite.Connection, book_id: int) -> ShelfEntry:
+    """The shelf entry of ``book_id`` read through ``conn``; ``NotOnShelf`` if there is none."""
+    async with conn.execute(_ENTRY + " WHERE s.book_id = ?", (book_id,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise NotOnShelf(book_id)
+    return ShelfEntry(**dict(row))
+
+
+async def add_to_shelf(db: Database, book_id: int, status: Status = Status.want_to_read,
+                       note: str = "") -> ShelfEntry:
+    """Put a book on the shelf in one transaction; ``UnknownBook`` or ``DuplicateEntry`` when that cannot be done."""
+    added_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    async with db.transaction() as conn:
+        async with conn.execute("SELECT 1 FROM books WHERE id = ?", (book_id,)) as cursor:
+            if await cursor.fetchone() is None:
+                raise UnknownBook(book_id)
+        try:
+            await conn.execute(
+                "INSERT INTO shelf (book_id, status, note, added_at) VALUES (?, ?, ?, ?)",
+                (book_id, Status(status).value, note, added_at),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateEntry(book_id) from exc
+        return await read_entry(conn, book_id)
+
+
 class Shelf:
     """Your shelf (reading list): add, list, read, update and remove entries."""
 
@@ -195,26 +222,10 @@ class Shelf:
 
     async def add(self, book_id: int, status: Status, note: str) -> ShelfEntry:
         """Put a book on the shelf; ``UnknownBook`` or ``DuplicateEntry`` when that cannot be done."""
-        added_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        async with self.db.transaction() as conn:
-            async with conn.execute("SELECT 1 FROM books WHERE id = ?", (book_id,)) as cursor:
-                if await cursor.fetchone() is None:
-                    raise UnknownBook(book_id)
-            try:
-                await conn.execute(
-                    "INSERT INTO shelf (book_id, status, note, added_at) VALUES (?, ?, ?, ?)",
-                    (book_id, status.value, note, added_at),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise DuplicateEntry(book_id) from exc
-            return await self._get(conn, book_id)
+        return await add_to_shelf(self.db, book_id, status, note)
 
     async def _get(self, conn: aiosqlite.Connection, book_id: int) -> ShelfEntry:
-        async with conn.execute(_ENTRY + " WHERE s.book_id = ?", (book_id,)) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            raise NotOnShelf(book_id)
-        return ShelfEntry(**dict(row))
+        return await read_entry(conn, book_id)
 
     async def get(self, book_id: int) -> ShelfEntry:
         """The entry for this book; ``NotOnShelf`` if there is none."""

@@ -1,0 +1,151 @@
+"""Lesson 04's checks pass correct answers and reject the typical wrong ones with a useful message."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+
+from bookshelf.db import Database, DuplicateEntry, NotOnShelf, UnknownBook, add_to_shelf, read_entry
+from bookshelf.models import ShelfEntry, Status
+from labkit.checks import run_check
+
+
+# -- 04.search_titles --------------------------------------------------------------------------
+
+async def search_escaped(db: Database, text: str) -> list[dict]:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    async with db.conn.execute("SELECT id, title FROM books WHERE title LIKE ? ESCAPE '\\' ORDER BY id",
+                               (f"%{escaped}%",)) as cursor:
+        return [{"id": row[0], "title": row[1]} for row in await cursor.fetchall()]
+
+
+async def search_instr(db: Database, text: str) -> list[dict]:
+    async with db.conn.execute("SELECT id, title FROM books WHERE instr(lower(title), lower(?)) > 0 ORDER BY id",
+                               (text,)) as cursor:
+        return [dict(row) for row in await cursor.fetchall()]
+
+
+async def search_unescaped(db: Database, text: str) -> list[dict]:
+    async with db.conn.execute("SELECT id, title FROM books WHERE title LIKE ? ORDER BY id",
+                               (f"%{text}%",)) as cursor:
+        return [dict(row) for row in await cursor.fetchall()]
+
+
+async def search_fstring(db: Database, text: str) -> list[dict]:
+    async with db.conn.execute(f"SELECT id, title FROM books WHERE title LIKE '%{text}%' ORDER BY id") as cursor:
+        return [dict(row) for row in await cursor.fetchall()]
+
+
+async def search_unordered(db: Database, text: str) -> list[dict]:
+    return list(reversed(await search_escaped(db, text)))
+
+
+def test_search_titles_accepts_escaped_like_and_instr():
+    assert run_check("04.search_titles", {"search_titles": search_escaped}).passed
+    assert run_check("04.search_titles", {"search_titles": search_instr}).passed
+
+
+def test_search_titles_rejects_wildcards_injection_and_order():
+    result = run_check("04.search_titles", {"search_titles": search_unescaped})
+    assert result.status == "failed" and "wildcards" in result.message
+    result = run_check("04.search_titles", {"search_titles": search_fstring})
+    assert not result.passed
+    result = run_check("04.search_titles", {"search_titles": search_unordered})
+    assert result.status == "failed" and "ORDER BY id" in result.message
+
+
+# -- 04.add_to_shelf ---------------------------------------------------------------------------
+
+async def add_without_lock(db: Database, book_id: int, status: Status = Status.want_to_read,
+                           note: str = "") -> ShelfEntry:
+    """Autocommit statements on the shared connection: they join whatever transaction is open."""
+    async with db.conn.execute("SELECT 1 FROM books WHERE id = ?", (book_id,)) as cursor:
+        if await cursor.fetchone() is None:
+            raise UnknownBook(book_id)
+    try:
+        await db.conn.execute("INSERT INTO shelf (book_id, status, note, added_at) VALUES (?, ?, ?, ?)",
+                              (book_id, Status(status).value, note, datetime.now(timezone.utc).isoformat()))
+    except sqlite3.IntegrityError as exc:
+        raise DuplicateEntry(book_id) from exc
+    return await read_entry(db.conn, book_id)
+
+
+async def add_raw_error(db: Database, book_id: int, status: Status = Status.want_to_read,
+                        note: str = "") -> ShelfEntry:
+    async with db.transaction() as conn:
+        async with conn.execute("SELECT 1 FROM books WHERE id = ?", (book_id,)) as cursor:
+            if await cursor.fetchone() is None:
+                raise UnknownBook(book_id)
+        await conn.execute("INSERT INTO shelf (book_id, status, note, added_at) VALUES (?, ?, ?, ?)",
+                           (book_id, Status(status).value, note, "now"))
+        return await read_entry(conn, book_id)
+
+
+async def add_manual_begin(db: Database, book_id: int, status: Status = Status.want_to_read,
+                           note: str = "") -> ShelfEntry:
+    """BEGIN/COMMIT by hand, without the lock: concurrent calls collide."""
+    await db.conn.execute("BEGIN")
+    try:
+        entry = await add_without_lock(db, book_id, status, note)
+    except BaseException:
+        await db.conn.execute("ROLLBACK")
+        raise
+    await db.conn.execute("COMMIT")
+    return entry
+
+
+def test_add_to_shelf_accepts_the_package_function():
+    assert run_check("04.add_to_shelf", {"add_to_shelf": add_to_shelf}).passed
+
+
+def test_add_to_shelf_rejects_unlocked_writes_raw_errors_and_manual_transactions():
+    result = run_check("04.add_to_shelf", {"add_to_shelf": add_without_lock})
+    assert result.status == "failed" and "rolled back" in result.message
+    result = run_check("04.add_to_shelf", {"add_to_shelf": add_raw_error})
+    assert result.status == "failed" and "DuplicateEntry" in result.message
+    result = run_check("04.add_to_shelf", {"add_to_shelf": add_manual_begin})
+    assert not result.passed
+
+
+# -- 04.move_between_lists ---------------------------------------------------------------------
+
+async def move_in_transaction(db: Database, moves: dict) -> list[ShelfEntry]:
+    async with db.transaction() as conn:
+        for book_id, status in moves.items():
+            cursor = await conn.execute("UPDATE shelf SET status = ? WHERE book_id = ?",
+                                        (Status(status).value, book_id))
+            if cursor.rowcount == 0:
+                raise NotOnShelf(book_id)
+        return [await read_entry(conn, book_id) for book_id in moves]
+
+
+async def move_autocommit(db: Database, moves: dict) -> list[ShelfEntry]:
+    """Each UPDATE commits on its own: a later failure leaves the earlier ones."""
+    for book_id, status in moves.items():
+        cursor = await db.conn.execute("UPDATE shelf SET status = ? WHERE book_id = ?", (Status(status).value, book_id))
+        if cursor.rowcount == 0:
+            raise NotOnShelf(book_id)
+    return [await read_entry(db.conn, book_id) for book_id in moves]
+
+
+async def move_without_rollback(db: Database, moves: dict) -> list[ShelfEntry]:
+    """BEGIN without ROLLBACK on failure: the connection stays inside the transaction."""
+    await db.conn.execute("BEGIN")
+    for book_id, status in moves.items():
+        cursor = await db.conn.execute("UPDATE shelf SET status = ? WHERE book_id = ?",
+                                       (Status(status).value, book_id))
+        if cursor.rowcount == 0:
+            raise NotOnShelf(book_id)
+    await db.conn.execute("COMMIT")
+    return [await read_entry(db.conn, book_id) for book_id in moves]
+
+
+def test_move_between_lists_accepts_one_transaction():
+    assert run_check("04.move_between_lists", {"move_between_lists": move_in_transaction}).passed
+
+
+def test_move_between_lists_rejects_partial_changes():
+    result = run_check("04.move_between_lists", {"move_between_lists": move_autocommit})
+    assert result.status == "failed" and "left book(s) [3] changed" in result.message
+    result = run_check("04.move_between_lists", {"move_between_lists": move_without_rollback})
+    assert result.status == "failed"
