@@ -139,9 +139,11 @@ def _labkit_grader_verdict(ex_id, sources, key):
         except Exception:
             pass
         fresh._load_all = lambda: None
-        for path, text in sources[1:]:
-            module = types.ModuleType("_labkit_graded_checks")
+        for number, (path, text) in enumerate(sources[1:]):
+            name = "_labkit_graded_checks_" + str(number)
+            module = types.ModuleType(name)
             module.__file__, module.__package__ = path, "labkit.exercises"
+            sys.modules[name] = module  # a registered module: dataclasses and pickling need one
             exec(compile(text, path, "exec"), module.__dict__)
         body = fresh.run_check(ex_id, get_ipython().user_ns).to_json()
     finally:
