@@ -127,6 +127,9 @@ def test_uvicorn_serves_the_finished_app(tmp_path):
         details = httpx.get(f"http://127.0.0.1:{port}/books/1/details", timeout=5).json()
         assert details["degraded"] == {} and details["rating"] is not None
         assert httpx.post(f"http://127.0.0.1:{port}/shelf", json={"book_id": 1}, timeout=5).status_code == 201
+        recommended = httpx.get(f"http://127.0.0.1:{port}/recommendations", timeout=5)
+        assert recommended.status_code == 200, recommended.text
+        assert recommended.headers.get("x-request-id"), "the shipped app carries request ids (lesson 07)"
     finally:
         proc.terminate()
         try:

@@ -1,0 +1,245 @@
+"""Lesson 05 (Don't block the event loop): checks of the three exercises.
+
+The checks test behaviour, not speed: they count calls running at the same moment, note which thread or
+process ran them, measure the event loop's lag against generous bounds, and make the instrumented functions
+wait for an event that only a correct answer can produce (a second worker process, the loop answering, the
+client receiving its response), with a time limit after which they give up and report what was missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import importlib
+import multiprocessing
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..checks import expect, exercise
+
+__all__ = ["check_offload", "check_cpu_pool", "check_background", "pool_probe", "count_primes"]
+
+
+@contextlib.contextmanager
+def _lag_meter(interval: float = 0.01) -> Iterator[dict[str, float]]:
+    """Measure, on the running loop, the worst lateness of a task that sleeps ``interval`` again and again."""
+    seen = {"max_lag": 0.0}
+
+    async def tick() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(interval)
+            seen["max_lag"] = max(seen["max_lag"], loop.time() - start - interval)
+
+    task = asyncio.get_running_loop().create_task(tick())
+    try:
+        yield seen
+    finally:
+        task.cancel()
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# -- 05.offload ----------------------------------------------------------------------------------
+
+class _Blocking:
+    """A blocking function that records calls running at once and the threads that ran them."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.running = self.peak = self.calls = 0
+        self.threads: set[int] = set()
+
+    def __call__(self, x: int, y: int = 0) -> int:
+        with self.lock:
+            self.calls += 1
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            self.threads.add(threading.get_ident())
+        try:
+            time.sleep(self.seconds)
+        finally:
+            with self.lock:
+                self.running -= 1
+        return x * 10 + y
+
+
+def _explode(message: str) -> None:
+    raise ValueError(message)
+
+
+@exercise("05.offload", target="offload", points=2, timeout=30)
+async def check_offload(offload: Callable[..., Awaitable[Any]]) -> None:
+    """`await offload(fn, *args)` returns fn's result, runs fn outside the loop's thread, keeps the loop free."""
+    seconds = 0.3
+    blocking = _Blocking(seconds)
+    loop_thread = threading.get_ident()
+    with _lag_meter() as lag:
+        got = await asyncio.gather(*(offload(blocking, k, 1) for k in range(4)))
+        await asyncio.sleep(0.03)   # one more tick, so a block at the very end is measured too
+    expect(blocking.calls == 4, f"fn was called {blocking.calls} time(s) for 4 offload calls; call it once each")
+    expect(list(got) == [1, 11, 21, 31],
+           f"offload(fn, k, 1) returned {_describe(list(got))} for k = 0..3; expected [1, 11, 21, 31], what "
+           f"fn(k, 1) returns: pass the positional arguments on and return fn's result")
+    expect(loop_thread not in blocking.threads,
+           "fn ran in the event loop's own thread, so it blocked the loop: send it to a worker thread "
+           "(`await asyncio.to_thread(fn, *args)`)")
+    expect(blocking.peak >= 2, f"the 4 offloaded calls ran one at a time (at most {blocking.peak} at once): each "
+                               f"offload should let the loop go on while fn runs, so that the calls overlap")
+    expect(lag["max_lag"] < seconds / 2,
+           f"the event loop lagged by {lag['max_lag']:.2f} s while the calls ran (each blocks for {seconds} s): "
+           f"something still blocked the loop")
+    try:
+        await offload(_explode, "bad input")
+    except ValueError as exc:
+        expect(str(exc) == "bad input", f"offload raised ValueError({str(exc)!r}); expected fn's own error")
+    else:
+        expect(False, "fn raised ValueError('bad input'), but offload did not raise it: let fn's exception "
+                      "propagate to the caller")
+
+
+# -- 05.cpu_pool ---------------------------------------------------------------------------------
+
+def count_primes(n: int) -> int:
+    """How many primes are below ``n`` (trial division: deliberately plain CPU work)."""
+    return sum(1 for k in range(2, n) if all(k % d for d in range(2, int(k ** 0.5) + 1)))
+
+
+def pool_probe(folder: str, patience: float, parent: int, n: int) -> dict[str, Any]:
+    """Run in a worker process: wait until a second process works too and the check's loop has answered.
+
+    It leaves ``started-<pid>-<n>`` in ``folder``; the check's event loop answers with ``seen-<pid>-<n>``
+    (only a free loop can). It waits at most ``patience`` seconds; after one call gave up, later calls do not
+    wait, and neither does a call made in the ``parent`` process itself. Then it does its CPU work and reports
+    the process it ran in.
+    """
+    pid = os.getpid()
+    base = Path(folder)
+    (base / f"started-{pid}-{n}").touch()
+    deadline = time.monotonic() + patience
+    answered = two_processes = False
+    while pid != parent and not (base / "gave-up").exists():
+        pids = {p.name.split("-")[1] for p in base.glob("started-*")}
+        two_processes = len(pids) >= 2
+        answered = (base / f"seen-{pid}-{n}").exists()
+        if answered and two_processes:
+            break
+        if time.monotonic() > deadline:
+            (base / "gave-up").touch()
+            break
+        time.sleep(0.005)
+    return {"n": n, "primes": count_primes(n), "pid": pid, "loop_answered": answered}
+
+
+@exercise("05.cpu_pool", target="run_in_pool", points=3, timeout=90)
+async def check_cpu_pool(run_in_pool: Callable[..., Awaitable[list[Any]]]) -> None:
+    """Results right and in order; >= 2 worker processes did the work; loop free meanwhile; pool shut down."""
+    inputs = [3000, 2000, 5000, 1000, 4000, 2500]
+    before = {p.pid for p in multiprocessing.active_children()}
+    with tempfile.TemporaryDirectory(prefix="lesson05-pool-") as folder:
+        base = Path(folder)
+
+        async def answer() -> None:   # the loop acknowledges every call it sees start
+            while True:
+                for started in base.glob("started-*"):
+                    (base / started.name.replace("started-", "seen-", 1)).touch()
+                await asyncio.sleep(0.01)
+
+        responder = asyncio.get_running_loop().create_task(answer())
+        try:
+            # A worker process imports the probe by its module's name. The grader runs a copy of this module
+            # under another name, so take the probe from the installed module that workers will import.
+            probe = importlib.import_module("labkit.exercises.lesson05").pool_probe
+            fn = functools.partial(probe, folder, 10.0, os.getpid())
+            results = await run_in_pool(fn, inputs, workers=2)
+        finally:
+            responder.cancel()
+    expect(isinstance(results, list), f"run_in_pool should return a list, got {type(results).__name__}")
+    expect(len(results) == len(inputs), f"run_in_pool returned {len(results)} result(s) for {len(inputs)} inputs")
+    expect(all(isinstance(r, dict) and "n" in r for r in results),
+           f"return what fn returns for each input; got {_describe(results)}")
+    order = [r["n"] for r in results]
+    expect(order == inputs, f"the results came back for inputs {order}; expected the order of inputs {inputs} "
+                            f"(asyncio.gather and pool.map both keep it)")
+    wrong = [r["n"] for r in results if r["primes"] != count_primes(r["n"])]
+    expect(not wrong, f"the results for inputs {wrong} are not fn's")
+    pids = {r["pid"] for r in results}
+    expect(os.getpid() not in pids, "some calls ran in the kernel's own process: run fn in a ProcessPoolExecutor")
+    expect(len(pids) >= 2, f"only {len(pids)} process did all the work: create the pool with "
+                           f"max_workers=workers and submit every input before waiting for results")
+    expect(all(r["loop_answered"] for r in results),
+           "the event loop was blocked while the pool worked: await the pool's futures "
+           "(loop.run_in_executor(pool, fn, x) with asyncio.gather) instead of waiting on them synchronously")
+    deadline = time.monotonic() + 5.0
+    left = [p for p in multiprocessing.active_children() if p.pid not in before]
+    while left and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        left = [p for p in multiprocessing.active_children() if p.pid not in before]
+    expect(not left, f"{len(left)} worker process(es) were still running after run_in_pool returned: shut the "
+                     f"pool down (`with ProcessPoolExecutor(...) as pool:` does it at the end of the block)")
+
+
+# -- 05.background -------------------------------------------------------------------------------
+
+class _Export:
+    """A blocking export that will not finish before the check says its response has arrived."""
+
+    def __init__(self, patience: float) -> None:
+        self.patience = patience
+        self.response_arrived = threading.Event()
+        self.calls: list[tuple[Any, ...]] = []
+        self.finished = threading.Event()
+        self.finished_before_response = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append(args + tuple(kwargs.values()))
+        if not self.response_arrived.wait(self.patience):
+            self.finished_before_response = True
+        time.sleep(0.05)
+        self.finished.set()
+
+
+@exercise("05.background", target="make_export_app", points=2, timeout=40)
+async def check_background(make_export_app: Callable[[Callable[..., None]], Any]) -> None:
+    """POST /exports answers 202 before the export finishes; the export then runs once, with the name."""
+    import httpx
+    from fastapi import FastAPI
+
+    from ..serving import serve
+
+    export = _Export(patience=3.0)
+    app = make_export_app(export)
+    expect(isinstance(app, FastAPI), f"make_export_app should return a FastAPI app, got {type(app).__name__}")
+    server = serve(app, name="check-05.background")
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+            r = await client.post("/exports", params={"shelf": "classics"})
+            export.response_arrived.set()
+        expect(r.status_code == 202, f"POST /exports answered {r.status_code}; expected 202 "
+                                     f"(`@app.post(\"/exports\", status_code=202)`)")
+        expect(r.json() == {"shelf": "classics", "status": "accepted"},
+               f"POST /exports?shelf=classics returned {_describe(r.json())}; expected "
+               f"{{'shelf': 'classics', 'status': 'accepted'}}")
+        expect(not export.finished_before_response,
+               "the response came only after the export had finished: the client waited for the work. "
+               "Add it with background.add_task(export, shelf) instead of calling it")
+        finished = await asyncio.to_thread(export.finished.wait, 10.0)
+        expect(finished and export.calls, "the export never ran after the response: "
+                                          "add it with background.add_task(export, shelf)")
+        expect(len(export.calls) == 1, f"export ran {len(export.calls)} times for one request; expected once")
+        expect(export.calls[0] == ("classics",),
+               f"export was called with {_describe(export.calls[0])}; expected export('classics')")
+    finally:
+        export.response_arrived.set()
+        await server.astop()
