@@ -4,7 +4,8 @@ Small modules, one per concern, each short enough to read:
 
 * ``labkit.serving``: run a FastAPI/ASGI app inside the notebook's kernel (``serve``, ``serve_on_loop``).
 * ``labkit.timing``: time sequential against concurrent work; speedup and efficiency (``compare``).
-* ``labkit.plots``: the charts the lessons draw from those timings.
+* ``labkit.load``: a small load generator: fixed concurrency, requests/s, latency percentiles (``run_load``).
+* ``labkit.plots``: the charts the lessons draw from those timings and load runs.
 * ``labkit.widgets``: ipywidgets panels that re-run a measurement and redraw its chart.
 * ``labkit.checks``: the self-checks learners run and the grader reuses (``check``).
 * ``labkit.environment``: lesson 00's environment check.
