@@ -427,7 +427,7 @@ def render(results: dict[str, Any]) -> str:
     rows = results["servers"]
     out += [
         "",
-        f"## 2. Trivial endpoint: labkit.serve in-process vs standalone uvicorn",
+        "## 2. Trivial endpoint: labkit.serve in-process vs standalone uvicorn",
         "",
         f"`GET /ping` (`async def` returning a small dict), loaded by `python -m labkit.load` in a separate "
         f"process, concurrency {results['settings']['server_concurrency']}, "

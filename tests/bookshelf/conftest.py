@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
@@ -11,6 +12,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from bookshelf import Settings, create_app
+from bookshelf.observability import RequestIdFilter
 
 
 @pytest.fixture
@@ -42,3 +44,35 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     """A client for the finished app with default test settings (in-memory database, in-process upstreams)."""
     async with running() as (_, c):
         yield c
+
+
+class LogRecords(logging.Handler):
+    """Keeps every record it handles, stamped with the request id (lesson 07's filter)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.addFilter(RequestIdFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def capture_logs() -> Iterator[Callable[[str], LogRecords]]:
+    """``capture_logs("bookshelf")`` collects that logger's INFO records until the test ends."""
+    attached: list[tuple[logging.Logger, LogRecords, int]] = []
+
+    def attach(name: str) -> LogRecords:
+        logger, handler = logging.getLogger(name), LogRecords()
+        attached.append((logger, handler, logger.level))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        return handler
+
+    try:
+        yield attach
+    finally:
+        for logger, handler, level in reversed(attached):
+            logger.removeHandler(handler)
+            logger.setLevel(level)

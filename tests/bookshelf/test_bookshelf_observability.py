@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,34 +12,15 @@ from asgi_lifespan import LifespanManager
 from fastapi import BackgroundTasks, FastAPI, HTTPException
 
 from bookshelf import Settings, create_app
-from bookshelf.observability import (GENERIC_ERROR, REQUEST_ID_HEADER, RequestIdFilter, instrument, request_id,
+from bookshelf.observability import (GENERIC_ERROR, REQUEST_ID_HEADER, instrument, request_id,
                                      valid_request_id)
 
 pytestmark = pytest.mark.anyio
 
 
-class ListHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-        self.addFilter(RequestIdFilter())
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
-def logs() -> Iterator[ListHandler]:
-    handler = ListHandler()
-    logger = logging.getLogger("bookshelf")
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
+def logs(capture_logs):
+    return capture_logs("bookshelf")
 
 
 def demo_app() -> FastAPI:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,7 +15,6 @@ from fastapi import FastAPI
 
 from bookshelf import Settings, create_app
 from bookshelf.models import Status
-from bookshelf.observability import RequestIdFilter
 from bookshelf.recommendations import add_recommendations
 from labkit.exercises.lesson09 import SHELF, FakeRatings, expected_items
 
@@ -34,28 +32,9 @@ async def running(shelf: tuple[int, ...] = SHELF, **options: Any) -> AsyncIterat
             yield app, client
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-        self.addFilter(RequestIdFilter())
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
-def lines() -> Iterator[Lines]:
-    handler = Lines()
-    logger = logging.getLogger("bookshelf.recommendations")
-    old = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old)
+def lines(capture_logs):
+    return capture_logs("bookshelf.recommendations")
 
 
 async def test_ranking_with_the_real_ratings_service() -> None:
@@ -76,7 +55,7 @@ async def test_empty_shelf_recommends_nothing() -> None:
     assert r.status_code == 200 and r.json() == {"items": [], "partial": False, "missing": []}
 
 
-async def test_crowd_fetches_each_book_once_within_the_limit_then_uses_the_cache(lines: Lines) -> None:
+async def test_crowd_fetches_each_book_once_within_the_limit_then_uses_the_cache(lines) -> None:
     async with running(limit=3, candidates=8) as (app, client):
         fake = app.state.upstreams = FakeRatings(app.state.upstreams, delay=0.02)
         want = expected_items(app.state.books, SHELF, 8, {b.id: FakeRatings.average(b.id) for b in app.state.books})
