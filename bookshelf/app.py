@@ -24,6 +24,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from labkit.serving import serve
+
 from .catalogue import MemoryCatalogue, load_books
 from .db import Shelf, SqliteCatalogue, connect, seed_books
 from .fanout import UpstreamTimeout, UpstreamUnavailable, Upstreams, fetch_details
@@ -44,12 +46,6 @@ class AsciiJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
-
-
-def _serve_quietly(app: FastAPI, name: str) -> Any:
-    from labkit.serving import serve
-
-    return serve(app, name=name)
 
 
 async def start_upstreams(settings: Settings, stack: AsyncExitStack,
@@ -73,7 +69,7 @@ async def start_upstreams(settings: Settings, stack: AsyncExitStack,
             urls[name] = f"http://{name}.simulated"
             mounts[urls[name]] = httpx.ASGITransport(app=upstream)
         else:
-            server = await asyncio.to_thread(_serve_quietly, upstream, f"bookshelf-{name}-{id(stack):x}")
+            server = await asyncio.to_thread(serve, upstream, name=f"bookshelf-{name}-{id(stack):x}")
             stack.push_async_callback(server.astop)
             urls[name] = server.url
     return urls, mounts
