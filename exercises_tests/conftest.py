@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from labkit.checks import Result
-from labkit.grading import NotebookGrader, hidden_dir_from_env, load_hidden_checks, snapshot_sources
+from grader.notebook import NotebookGrader, hidden_dir_from_env, load_hidden_checks, snapshot_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.grading import NotebookGrader, lesson_notebooks
+from grader.notebook import NotebookGrader, lesson_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 

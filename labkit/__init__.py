@@ -1,4 +1,4 @@
-"""labkit: the course's helper package.
+"""labkit: the helper package the lessons import (what learners use).
 
 Small modules, one per concern, each short enough to read:
 
@@ -9,16 +9,16 @@ Small modules, one per concern, each short enough to read:
 * ``labkit.widgets``: ipywidgets panels that re-run a measurement and redraw its chart.
 * ``labkit.checks``: the self-checks learners run and the grader reuses (``check``).
 * ``labkit.environment``: lesson 00's environment check.
-* ``labkit.editions``: generate the learner notebooks from the solutions.
-* ``labkit.grading``: run a learner's notebook cells and checks in a kernel (used by ``exercises_tests``).
-* ``labkit.navigation``: the lessons' previous | index | next bars, the index notebook, the README map.
-* ``labkit.binder``: keep ``binder/requirements.txt`` in step with ``requirements.txt``.
+
+Course authors' tools live in the package ``authoring`` and the instructors' grader in ``grader``; both
+import ``labkit``, never the other way round. The Bookshelf app (``bookshelf``) imports none of them.
 """
 
 from .checks import check, run_check
+from .plots import plot
 from .serving import RunningServer, running_servers, serve, serve_on_loop, stop_all
 from .timing import Comparison, compare, pick, quick
 
-__all__ = ["check", "run_check", "serve", "serve_on_loop", "RunningServer", "running_servers",
+__all__ = ["check", "run_check", "plot", "serve", "serve_on_loop", "RunningServer", "running_servers",
            "stop_all", "compare", "Comparison", "pick", "quick"]
 __version__ = "0.1.0"

@@ -4,7 +4,7 @@
 
     result = await load.run_load(server.url + "/ping", concurrency=20, duration=3.0)
     print(result.table())        # requests, errors, requests/s, p50/p95/p99 latency
-    result.plot()                # throughput and latency percentiles (labkit.plots.load_charts)
+    labkit.plot(result)          # throughput and latency percentiles (labkit.plots.load_charts)
 
 How it works: ``concurrency`` worker tasks, each sending one request after another (a *closed*
 loop: a worker sends its next request only when the previous one answered), so at most
@@ -204,12 +204,6 @@ class LoadResult:
 
     def __str__(self) -> str:
         return self.table()
-
-    def plot(self, title: str | None = None) -> Any:
-        """Throughput and latency percentile charts (see :func:`labkit.plots.load_charts`)."""
-        from . import plots
-
-        return plots.load_charts([self], title=title)
 
 
 def _ms(seconds: float) -> float | None:

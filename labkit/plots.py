@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .load import LoadResult
-    from .timing import Comparison
+from .load import LoadResult
+from .timing import Comparison
 
-__all__ = ["comparison_chart", "Span", "timeline_chart", "throughput_chart", "latency_chart", "load_charts",
+__all__ = ["plot", "comparison_chart", "Span", "timeline_chart", "throughput_chart", "latency_chart", "load_charts",
            "sweep_chart"]
 
 _COLORS = ("#8c8c8c", "#2a7ab9")
+
+
+def plot(result: Comparison | LoadResult | Sequence[LoadResult], *, ax: Any = None, title: str | None = None) -> Any:
+    """Draw whatever a measurement returned: a ``Comparison`` as bars, load results as throughput and latency."""
+    if isinstance(result, Comparison):
+        return comparison_chart(result, ax=ax, title=title)
+    if isinstance(result, LoadResult):
+        result = [result]
+    if ax is not None:
+        raise TypeError("load results draw two charts side by side: call plot() without ax=")
+    return load_charts(list(result), title=title)
 
 
 def comparison_chart(comparison: "Comparison", ax: Any = None, title: str | None = None) -> Any:

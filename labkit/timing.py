@@ -129,12 +129,6 @@ class Comparison:
     def __str__(self) -> str:
         return self.table()
 
-    def plot(self, ax: Any = None, title: str | None = None) -> Any:
-        """Bar chart of the two medians (with each run as a dot); returns the matplotlib Axes."""
-        from . import plots
-
-        return plots.comparison_chart(self, ax=ax, title=title)
-
 
 async def compare(baseline: Callable[[], Any], contender: Callable[[], Any], *, repeat: int = 3,
                   ideal: float | None = None, labels: tuple[str, str] = ("sequential", "concurrent"),

@@ -16,6 +16,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .plots import comparison_chart
 from .timing import Comparison
 
 __all__ = ["MeasurementPanel"]
@@ -66,7 +67,7 @@ class MeasurementPanel:
         settings = ", ".join(f"{k}={v}" for k, v in values.items())
         self.status.value = f"measured with {settings}"
         fig, ax = plt.subplots(figsize=(5.5, 3.2))
-        comparison.plot(ax=ax, title=self.title or None)
+        comparison_chart(comparison, ax=ax, title=self.title or None)
         with self.output:
             self.output.clear_output(wait=True)
             display(fig)

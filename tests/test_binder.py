@@ -10,8 +10,8 @@ import sys
 import tomllib
 
 from apps import ROOT
-from labkit.binder import binder_requirements
-from labkit.binder import main as binder_main
+from authoring.binder import binder_requirements
+from authoring.binder import main as binder_main
 from labkit.environment import pinned_versions
 
 BINDER = ROOT / "binder"
@@ -23,7 +23,7 @@ def test_binder_pins_equal_the_course_pins():
     only_root = {k: v for k, v in root.items() if binder.get(k) != v}
     only_binder = {k: v for k, v in binder.items() if root.get(k) != v}
     assert not only_root and not only_binder, (
-        f"run `python -m labkit.binder`: requirements.txt has {only_root}, binder/requirements.txt has {only_binder}")
+        f"run `python -m authoring.binder`: requirements.txt has {only_root}, binder/requirements.txt has {only_binder}")
 
 
 def test_binder_requirements_name_no_local_path():
@@ -33,7 +33,7 @@ def test_binder_requirements_name_no_local_path():
 
 
 def test_binder_requirements_are_generated_from_the_course_file():
-    assert binder_main(["--check"]) == 0, "run `python -m labkit.binder`"
+    assert binder_main(["--check"]) == 0, "run `python -m authoring.binder`"
 
 
 def test_generator_keeps_pins_and_comments_and_drops_the_local_package():

@@ -1,4 +1,4 @@
-"""labkit.editions: solutions/ is the one source; notebooks/ is generated from it and never stale."""
+"""authoring.editions: solutions/ is the one source; notebooks/ is generated from it and never stale."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from apps import ROOT
-from labkit.editions import learner_edition, stale, strip_solutions
+from authoring.editions import learner_edition, stale, strip_solutions
 
 
 def test_solution_block_becomes_an_indented_stub():
@@ -39,7 +39,7 @@ def test_learner_edition_drops_markdown_answers_and_outputs():
 
 def test_notebooks_folder_is_up_to_date():
     problems = stale(ROOT)
-    assert not problems, "run `python -m labkit.editions`:\n" + "\n".join(problems)
+    assert not problems, "run `python -m authoring.editions`:\n" + "\n".join(problems)
 
 
 def every_notebook():

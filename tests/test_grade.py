@@ -1,4 +1,4 @@
-"""labkit.grade: a class of lesson-00 submissions (every way a hand-in can go wrong) gets exact points."""
+"""grader.grade: a class of lesson-00 submissions (every way a hand-in can go wrong) gets exact points."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 
 from apps import ROOT
 from grading_fixtures import EXPECTED, HIDDEN, build_class, build_learner
-from labkit.grade import find_notebook
+from grader.grade import find_notebook
 
 
 def run_grade(submissions: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "labkit.grade", str(submissions), "--out", str(out),
+    return subprocess.run([sys.executable, "-m", "grader.grade", str(submissions), "--out", str(out),
                            "--workers", "2", "--cell-timeout", "3", "--lessons", "00", "--no-progress", *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 

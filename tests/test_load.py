@@ -157,7 +157,7 @@ def test_load_charts_show_throughput_and_percentiles():
     heights = sorted(p.get_height() for p in latency.patches)
     assert heights[-1] == pytest.approx(200.0)  # p99 of 10..200 ms
     plt.close(fig)
-    fig = runs[0].plot()
+    fig = plots.plot(runs[0])
     assert len(fig.axes) == 2
     plt.close(fig)
 

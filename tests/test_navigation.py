@@ -1,4 +1,4 @@
-"""labkit.navigation: nav bars, index notebook and README map come from the lessons' titles, idempotently."""
+"""authoring.navigation: nav bars, index notebook and README map come from the lessons' titles, idempotently."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from apps import ROOT
-from labkit import editions, navigation
+from authoring import editions, navigation
 from test_links import relative_targets
 
 README = """# Course
@@ -163,4 +163,4 @@ def test_missing_readme_markers_are_an_error(course: Path):
 
 def test_this_course_is_up_to_date():
     problems = navigation.stale(ROOT)
-    assert not problems, "run `python -m labkit.navigation` then `python -m labkit.editions`:\n" + "\n".join(problems)
+    assert not problems, "run `python -m authoring.navigation` then `python -m authoring.editions`:\n" + "\n".join(problems)

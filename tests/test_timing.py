@@ -61,7 +61,7 @@ def test_chart_has_two_bars_and_the_speedup_in_the_title():
     import matplotlib.pyplot as plt
 
     c = Comparison(Timing("seq", [1.0, 1.1]), Timing("conc", [0.1, 0.12]), ideal=10)
-    ax = c.plot()
+    ax = labkit.plot(c)
     assert len(ax.patches) == 2
     assert "speedup" in ax.get_title()
     plt.close(ax.figure)

@@ -3,8 +3,8 @@
 The Binder copy holds the same pins and comments, without the local package (``-e .``):
 ``binder/postBuild`` installs that, so repo2docker can build and cache the dependencies first.
 
-    python -m labkit.binder            # rewrite binder/requirements.txt from requirements.txt
-    python -m labkit.binder --check    # exit 1 if it is out of step
+    python -m authoring.binder            # rewrite binder/requirements.txt from requirements.txt
+    python -m authoring.binder --check    # exit 1 if it is out of step
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = ["binder_requirements", "ROOT"]
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = """\
 # Binder (repo2docker) installs this file, then runs binder/postBuild, which installs the course
-# helper package (`pip install -e .`). Generated from ../requirements.txt by `python -m labkit.binder`:
+# helper package (`pip install -e .`). Generated from ../requirements.txt by `python -m authoring.binder`:
 # edit that file, not this one (tests/test_binder.py checks that the pins agree). The local package is
 # left to postBuild so that this file names no local path and repo2docker can cache this layer.
 """
@@ -40,7 +40,7 @@ def binder_requirements(root_requirements: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labkit.binder", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m authoring.binder", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report; exit 1 if out of step")
     parser.add_argument("--root", type=Path, default=ROOT, help="course folder (default: this checkout)")
     args = parser.parse_args(argv)
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if current == wanted:
         return 0
     if args.check:
-        print(f"stale: {target.relative_to(args.root)}; run `python -m labkit.binder`")
+        print(f"stale: {target.relative_to(args.root)}; run `python -m authoring.binder`")
         return 1
     target.write_text(wanted, encoding="utf-8")
     print(f"wrote {target.relative_to(args.root)}")

@@ -37,8 +37,8 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 
-from . import checks
-from .checks import ERROR, MISSING, PASSED, TIMEOUT, Exercise, Result, get_exercise
+from labkit import checks
+from labkit.checks import ERROR, MISSING, PASSED, TIMEOUT, Exercise, Result, get_exercise
 
 __all__ = ["NotebookGrader", "cells_tagged", "load_hidden_checks", "lesson_notebooks",
            "hidden_dir_from_env", "snapshot_sources", "HIDDEN_ENV"]

@@ -3,14 +3,14 @@
 Each lesson's first heading reads ``# NN · Title``. From those headings this module writes:
 
 * a ``previous | index | next`` bar at the top and bottom of every solution notebook (Markdown cells
-  tagged ``nav``, replaced on every run; ``python -m labkit.editions`` copies them to ``notebooks/``),
+  tagged ``nav``, replaced on every run; ``python -m authoring.editions`` copies them to ``notebooks/``),
   and the lesson's own ``**Next:** [...](...)`` line pointed at the lesson that follows it;
 * ``solutions/index.ipynb``, the course index (also copied to ``notebooks/`` by the editions generator);
 * the README's Binder badge and course map (lesson, what you build, time, launch link), between the
   ``<!-- course-map:start -->`` / ``<!-- course-map:end -->`` markers (and the ``binder-badge`` ones).
 
-    python -m labkit.navigation            # write them, then run `python -m labkit.editions`
-    python -m labkit.navigation --check    # exit 1 (and say which) if any of them is stale
+    python -m authoring.navigation            # write them, then run `python -m authoring.editions`
+    python -m authoring.navigation --check    # exit 1 (and say which) if any of them is stale
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def stale(root: Path = ROOT) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labkit.navigation", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m authoring.navigation", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report; exit 1 if anything is stale")
     parser.add_argument("--only", nargs="+", metavar="NN", help="write the nav bars of these lessons only")
     parser.add_argument("--root", type=Path, default=ROOT, help="course folder (default: this checkout)")
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             for problem in problems:
                 print(f"stale: {problem}")
             if problems:
-                print("run `python -m labkit.navigation`, then `python -m labkit.editions`")
+                print("run `python -m authoring.navigation`, then `python -m authoring.editions`")
             return 1 if problems else 0
         for path in build(args.root, set(args.only) if args.only else None):
             print(f"wrote {path.relative_to(args.root)}")

@@ -9,8 +9,8 @@ Solutions are written once. In a code cell, the lines between ``### BEGIN SOLUTI
 In a Markdown cell, the text between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->``
 is dropped. Both editions are stored without outputs or execution counts.
 
-    python -m labkit.editions            # write notebooks/ from solutions/
-    python -m labkit.editions --check    # exit 1 (and say which) if notebooks/ is stale
+    python -m authoring.editions            # write notebooks/ from solutions/
+    python -m authoring.editions --check    # exit 1 (and say which) if notebooks/ is stale
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def stale(root: Path = ROOT) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labkit.editions", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m authoring.editions", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report; exit 1 if notebooks/ is stale")
     parser.add_argument("--root", type=Path, default=ROOT, help="course folder (default: this checkout)")
     args = parser.parse_args(argv)
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in problems:
             print(f"stale: {p}")
         if problems:
-            print("run `python -m labkit.editions` to regenerate notebooks/ from solutions/")
+            print("run `python -m authoring.editions` to regenerate notebooks/ from solutions/")
         return 1 if problems else 0
     for path in build(args.root):
         print(f"wrote {path.relative_to(args.root)}")

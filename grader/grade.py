@@ -1,8 +1,8 @@
-"""Grade a whole class: ``python -m labkit.grade SUBMISSIONS_DIR [--out DIR] [--workers N] [--cell-timeout S]``.
+"""Grade a whole class: ``python -m grader SUBMISSIONS_DIR [--out DIR] [--workers N] [--cell-timeout S]``.
 
 ``SUBMISSIONS_DIR`` holds one folder per learner with their lesson notebooks, in any layout (nested
 folders, extra files and missing lessons are fine). Each learner is graded in a worker process of
-their own (one per core by default) with :class:`labkit.grading.NotebookGrader`, the same code as
+their own (one per core by default) with :class:`grader.notebook.NotebookGrader`, the same code as
 ``pytest exercises_tests``. Writes into ``--out``:
 
 * ``grades.csv``: one row per learner, a column per exercise (points), total, maximum, percentage;
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks import PASSED, Exercise, exercises
-from .grading import NotebookGrader, hidden_dir_from_env, lesson_notebooks, load_hidden_checks, snapshot_sources
+from labkit.checks import PASSED, Exercise, exercises
+from .notebook import NotebookGrader, hidden_dir_from_env, lesson_notebooks, load_hidden_checks, snapshot_sources
 
 __all__ = ["LearnerGrade", "grade_class", "find_notebook", "main"]
 
@@ -146,7 +146,7 @@ def grade_class(submissions: Path, out: Path, *, workers: int | None = None, cel
     hidden_checks = load_hidden_checks(hidden)
     plan, by_id = _plan(solutions or ROOT / "solutions", lessons)
     sources = snapshot_sources()  # before any learner code runs
-    watched = [ROOT / "labkit", ROOT / "exercises_tests", ROOT / "solutions"] + ([hidden] if hidden else [])
+    watched = [ROOT / "labkit", ROOT / "grader", ROOT / "exercises_tests", ROOT / "solutions"] + ([hidden] if hidden else [])
     fingerprint = _course_fingerprint(watched)
     learners = sorted(p for p in submissions.iterdir()
                       if p.is_dir() and not p.name.startswith(".") and p.name not in _SKIP_PARTS)
@@ -341,7 +341,7 @@ def summary(grades: list[LearnerGrade], plan: list[tuple[str, list[str]]], by_id
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labkit.grade", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
     parser.add_argument("submissions", type=Path, help="folder with one subfolder per learner")
     parser.add_argument("--out", type=Path, default=Path("grading_results"),
                         help="where to write grades.csv, feedback/, junit/, logs/ (default: ./grading_results)")
