@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+import time
 
 import httpx
 import psutil
@@ -133,7 +134,8 @@ def test_uvicorn_with_workers_runs_separate_processes_and_stops_them_all(tmp_pat
         assert "--workers 2" in server.command
         pids = set()
         with httpx.Client(base_url=server.url, timeout=5) as client:
-            for _ in range(200):  # new connections spread over the workers as they come up
+            deadline = time.monotonic() + 30  # a second worker may still be importing the app
+            while time.monotonic() < deadline:  # new connections spread over the workers as they come up
                 pids.add(client.get("/pid", headers={"Connection": "close"}).json()["pid"])
                 if len(pids) == 2:
                     break
