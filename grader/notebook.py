@@ -29,7 +29,9 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -222,6 +224,9 @@ class NotebookGrader:
 
     def __exit__(self, *exc: object) -> None:
         self._stop()
+        if getattr(self, "_home", None):
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = None
 
     def _start(self) -> None:
         work = nbformat.v4.new_notebook(cells=self._cells, metadata=self.nb.metadata)
@@ -232,7 +237,10 @@ class NotebookGrader:
                               "traceback": []},
             resources={"metadata": {"path": str(self.path.parent)}},
         )
-        self._kernel_cm = self._client.setup_kernel()
+        # the learner's %%myshelf cells write their package into a folder of the grader's, never into the
+        # submission (which may be read-only, and must stay as handed in)
+        env = {**os.environ, "MYSHELF_HOME": self._myshelf_home()}
+        self._kernel_cm = self._client.setup_kernel(env=env)
         self._kernel_cm.__enter__()
         self.setup_errors = []
         for index in cells_tagged(work, "setup"):
@@ -247,6 +255,11 @@ class NotebookGrader:
             if self._stuck:
                 break
         self._restart_if_stuck()
+
+    def _myshelf_home(self) -> str:
+        if getattr(self, "_home", None) is None:
+            self._home = tempfile.mkdtemp(prefix="grader-myshelf-")
+        return self._home
 
     def _stop(self) -> None:
         if self._kernel_cm is not None:

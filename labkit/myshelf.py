@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["PACKAGE", "HOME_ENV", "home", "package_dir", "enable", "write_module", "load_module", "part",
-           "is_stub"]
+           "app_target", "is_stub"]
 
 PACKAGE = "myshelf"
 HOME_ENV = "MYSHELF_HOME"
@@ -117,9 +117,18 @@ def _myshelf_cell(line: str, cell: str) -> None:
 
     shell = get_ipython()
     notebook = Path(shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME") or "this notebook").name
-    write_module(line, cell, notebook=notebook)
-    loaded = load_module(line)
-    shell.user_ns.update(_public_names(loaded))
+    path = write_module(line, cell, notebook=notebook)
+    try:
+        loaded = load_module(line)
+    except NotImplementedError:
+        # importing it ran into an exercise stub: the file is saved, nothing else is wrong yet
+        print(f"saved {PACKAGE}/{path.name}, but importing it reaches an exercise that is still a stub "
+              "(`raise NotImplementedError()`): finish that exercise, then run this cell again")
+        return
+    names = _public_names(loaded)
+    shell.user_ns.update(names)
+    own = [n for n, v in names.items() if getattr(v, "__module__", None) == loaded.__name__]
+    print(f"saved {PACKAGE}/{path.name}" + (f"; defined here: {', '.join(own)}" if own else ""))
 
 
 def enable() -> None:
@@ -173,4 +182,25 @@ def part(module: str, name: str, *, lesson: str, stand_in: Any = None, what: str
     if stand_in is None:
         raise LookupError(f"{why}, and there is no stand-in for it: do lesson {lesson}'s exercise first")
     print(f"{why}: using the course's stand-in for lesson {lesson}'s {name}" + (f" ({what})" if what else ""))
+    return stand_in
+
+
+def app_target(module: str = "main", attr: str = "app", *, lesson: str, stand_in: str, what: str = "") -> str:
+    """``"myshelf.main:app"`` for uvicorn when your app imports and is complete, else ``stand_in``, said in one line."""
+    where = f"{PACKAGE}/{module}.py"
+    try:
+        getattr(load_module(module), attr)
+    except NotImplementedError:
+        why = f"{where} still reaches an exercise stub"
+    except ModuleNotFoundError as exc:
+        why = (f"{where} does not exist yet" if exc.name in (PACKAGE, f"{PACKAGE}.{module}")
+               else f"{where} fails to import (ModuleNotFoundError: {exc})")
+    except AttributeError:
+        why = f"{where} has no `{attr}`"
+    except Exception as exc:
+        why = f"{where} fails to import ({type(exc).__name__}: {exc})"
+    else:
+        print(f"serving your app: {PACKAGE}.{module}:{attr}")
+        return f"{PACKAGE}.{module}:{attr}"
+    print(f"{why}: serving the course's stand-in for lesson {lesson}'s app instead" + (f" ({what})" if what else ""))
     return stand_in

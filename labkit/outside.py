@@ -50,11 +50,11 @@ class UvicornProcess:
                  cwd: Path, env: dict[str, str] | None) -> None:
         self.target, self.name, self.host, self.port = target, name, host, port
         self.workers, self.reload, self.cwd = workers, reload, cwd
-        args = [target, "--host", host, "--port", str(port), "--log-level", "info"]
+        args = [target, "--host", host, "--port", str(port)]
         if workers > 1:
             args += ["--workers", str(workers)]
         if reload:
-            args += ["--reload", "--reload-dir", str(cwd)]
+            args += ["--reload"]  # uvicorn watches the folder it runs in (cwd below)
         self.command = "uvicorn " + " ".join(shlex.quote(a) for a in args)
         """The same server as a command for a terminal (run it in the folder that holds your package)."""
         fd, log = tempfile.mkstemp(prefix=f"labkit-{name}-", suffix=".log")

@@ -1,48 +1,118 @@
 """Lesson 02's checks pass correct answers and reject the typical wrong ones with a useful message."""
+# No `from __future__ import annotations` here: FastAPI must see the real annotations of the endpoints defined
+# inside make_app (their Depends refers to a local function), as in the learner's cell.
 
-from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
 
 import httpx
-from fastapi import FastAPI
+import pytest
+from fastapi import Depends, FastAPI, Request
+from pydantic import BaseModel, Field
 
 import labkit
 from labkit.checks import run_check
 
 
-def good_create_app() -> FastAPI:
-    app = FastAPI()
+class Notes:
+    """The store exercise 2.1 gives (the check finds it in create_app's module globals)."""
+
+    opened: list["Notes"] = []
+
+    def __init__(self) -> None:
+        self.items: list[dict] = []
+        self.closed = False
+        Notes.opened.append(self)
+
+    def add(self, text: str) -> dict:
+        note = {"id": len(self.items) + 1, "text": text}
+        self.items.append(note)
+        return note
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=200)
+
+
+def make_app(mistake: str | None = None) -> FastAPI:
+    """The correct answer, or the same app with one typical mistake."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if mistake != "no lifespan":
+            app.state.notes = Notes()
+        try:
+            yield
+        finally:
+            if mistake not in ("no close", "no lifespan"):
+                await app.state.notes.aclose()
+
+    async def get_notes(request: Request) -> Notes:
+        if mistake == "no lifespan":
+            return Notes()  # a new store per request: nothing is kept
+        return request.app.state.notes
+
+    app = FastAPI(lifespan=lifespan)
 
     @app.get("/square/{n}")
     async def square(n: int) -> dict[str, int]:
         return {"n": n, "square": n * n}
 
-    @app.get("/greet")
-    async def greet(name: str) -> dict[str, str]:
-        return {"message": f"Hello, {name}!"}
+    if mistake == "optional name":
+        @app.get("/greet")
+        async def greet_optional(name: str = "world") -> dict[str, str]:
+            return {"message": f"Hello, {name}!"}
+    else:
+        @app.get("/greet")
+        async def greet(name: str) -> dict[str, str]:
+            return {"message": f"Hello, {name}!"}
+
+    if mistake == "dict body":
+        @app.post("/notes", status_code=201)
+        async def add_unvalidated(note: dict, notes: Annotated[Notes, Depends(get_notes)]) -> dict:
+            return notes.add(str(note.get("text")))
+    elif mistake == "no depends":
+        @app.post("/notes", status_code=201)
+        async def add_from_state(note: NoteIn, request: Request) -> dict:
+            return request.app.state.notes.add(note.text)
+    elif mistake == "status 200":
+        @app.post("/notes")
+        async def add_200(note: NoteIn, notes: Annotated[Notes, Depends(get_notes)]) -> dict:
+            return notes.add(note.text)
+    else:
+        @app.post("/notes", status_code=201)
+        async def add_note(note: NoteIn, notes: Annotated[Notes, Depends(get_notes)]) -> dict:
+            return notes.add(note.text)
+
+    @app.get("/notes")
+    async def list_notes(notes: Annotated[Notes, Depends(get_notes)]) -> list[dict]:
+        return notes.items
 
     return app
 
 
-def test_create_app_accepts_a_correct_app_and_rejects_optional_name():
-    assert run_check("02.create_app", {"create_app": good_create_app}).passed
+def test_create_app_accepts_the_answer():
+    result = run_check("02.create_app", {"create_app": make_app})
+    assert result.passed, result.message
 
-    def optional_name() -> FastAPI:
-        fresh = FastAPI()
 
-        @fresh.get("/square/{n}")
-        async def square(n: int) -> dict[str, int]:
-            return {"n": n, "square": n * n}
-
-        @fresh.get("/greet")
-        async def greet(name: str = "world") -> dict[str, str]:
-            return {"message": f"Hello, {name}!"}
-
-        return fresh
-
-    result = run_check("02.create_app", {"create_app": optional_name})
-    assert result.status == "failed" and "required query parameter" in result.message
+@pytest.mark.parametrize("mistake, says", [
+    ("optional name", "required query parameter"),
+    ("no lifespan", "open one `Notes()` store in the lifespan"),
+    ("no close", "should close the store"),
+    ("dict body", "Pydantic model"),
+    ("no depends", "Depends"),
+    ("status 200", "expected 201"),
+])
+def test_create_app_names_each_typical_mistake(mistake, says):
+    result = run_check("02.create_app", {"create_app": lambda: make_app(mistake)})
+    assert result.status == "failed" and says in result.message, result
 
 
 def test_create_app_rejects_an_untyped_path_parameter():
@@ -56,7 +126,14 @@ def test_create_app_rejects_an_untyped_path_parameter():
         return app
 
     result = run_check("02.create_app", {"create_app": untyped})
-    assert result.status == "failed" and "/square/7" in result.message
+    assert result.status == "failed" and "/square/7" in result.message, result
+
+
+def test_create_app_needs_the_given_store_class():
+    namespace: dict = {"FastAPI": FastAPI}
+    exec("def create_app():\n    return FastAPI()\n", namespace)  # a module without the given Notes class
+    result = run_check("02.create_app", namespace)
+    assert result.status == "failed" and "keep the given `Notes` class" in result.message
 
 
 async def fetch_concurrently(base_url: str, n: int) -> list[dict]:

@@ -26,32 +26,106 @@ def _asgi_client(app: Any) -> httpx.AsyncClient:
 
 # -- 02.create_app ---------------------------------------------------------------------------
 
-@exercise("02.create_app", target="create_app", points=2, timeout=20)
+@exercise("02.create_app", target="create_app", points=3, timeout=40,
+          cell_hint="the `%%myshelf app` cell of exercise 2.1")
 async def check_create_app(create_app: Callable[[], Any]) -> None:
-    """`/square/{n}` and `/greet?name=` answer as specified, with 422 for invalid input."""
+    """Served over real HTTP: /square, /greet, and /notes with a validated body, a lifespan store and Depends."""
     from fastapi import FastAPI
+
+    from ..serving import serve
 
     app = create_app()
     expect(isinstance(app, FastAPI), f"create_app() should return a FastAPI app, got {type(app).__name__}")
-    async with _asgi_client(app) as client:
-        for n in (7, 0, -3, 12):
-            r = await client.get(f"/square/{n}")
-            expect(r.status_code == 200, f"GET /square/{n} answered {r.status_code}; expected 200 "
-                                         f"(is the route `@app.get(\"/square/{{n}}\")`?)")
-            expect(r.json() == {"n": n, "square": n * n},
-                   f"GET /square/{n} returned {r.json()!r}; expected {{'n': {n}, 'square': {n * n}}}")
-        for bad in ("seven", "2.5"):
-            r = await client.get(f"/square/{bad}")
-            expect(r.status_code == 422, f"GET /square/{bad} answered {r.status_code}; expected 422: "
-                                         f"annotate the parameter as `n: int` so FastAPI validates it")
-        for name in ("Ada", "async world"):
-            r = await client.get("/greet", params={"name": name})
-            expect(r.status_code == 200, f"GET /greet?name={name} answered {r.status_code}; expected 200")
-            expect(r.json() == {"message": f"Hello, {name}!"},
-                   f"GET /greet?name={name} returned {r.json()!r}; expected {{'message': 'Hello, {name}!'}}")
-        r = await client.get("/greet")
-        expect(r.status_code == 422, f"GET /greet without a name answered {r.status_code}; expected 422: "
-                                     f"make `name` a required query parameter (`name: str`, no default)")
+    notes_cls = getattr(create_app, "__globals__", {}).get("Notes")
+    expect(isinstance(notes_cls, type) and isinstance(getattr(notes_cls, "opened", None), list),
+           "keep the given `Notes` class in the same cell as create_app(): the check counts the stores it opens")
+    before = len(notes_cls.opened)
+    server = serve(app, name="check-02.create_app")   # uvicorn runs the app's lifespan, as in production
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            await _check_square_and_greet(client)
+            opened = notes_cls.opened[before:]
+            expect(len(opened) == 1, f"starting the app should open one `Notes()` store in the lifespan, it "
+                                     f"opened {len(opened)}: create it before `yield` and pass `lifespan=` to "
+                                     "FastAPI(...)")
+            store = opened[0]
+            await _check_notes(client, store)
+        _check_notes_use_depends(app, notes_cls)
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            fake = notes_cls()
+            dependency = _notes_dependency(app)
+            app.dependency_overrides[dependency] = lambda: fake
+            try:
+                r = await client.post("/notes", json={"text": "through the override"})
+            finally:
+                app.dependency_overrides.clear()
+            expect(r.status_code == 201 and fake.items == [{"id": 1, "text": "through the override"}],
+                   "with the dependency overridden, POST /notes should have used the store the dependency "
+                   "returned: take the store as a parameter `Annotated[Notes, Depends(...)]`, not from app.state")
+    finally:
+        server.stop()
+    expect(store.closed, "stopping the app should close the store: `await app.state.notes.aclose()` after `yield` "
+                         "(in a `finally:`, so it runs even after an error)")
+
+
+async def _check_square_and_greet(client: httpx.AsyncClient) -> None:
+    for n in (7, 0, -3, 12):
+        r = await client.get(f"/square/{n}")
+        expect(r.status_code == 200, f"GET /square/{n} answered {r.status_code}; expected 200 "
+                                     f"(is the route `@app.get(\"/square/{{n}}\")`?)")
+        expect(r.json() == {"n": n, "square": n * n},
+               f"GET /square/{n} returned {r.json()!r}; expected {{'n': {n}, 'square': {n * n}}}")
+    for bad in ("seven", "2.5"):
+        r = await client.get(f"/square/{bad}")
+        expect(r.status_code == 422, f"GET /square/{bad} answered {r.status_code}; expected 422: "
+                                     f"annotate the parameter as `n: int` so FastAPI validates it")
+    for name in ("Ada", "async world"):
+        r = await client.get("/greet", params={"name": name})
+        expect(r.status_code == 200, f"GET /greet?name={name} answered {r.status_code}; expected 200")
+        expect(r.json() == {"message": f"Hello, {name}!"},
+               f"GET /greet?name={name} returned {r.json()!r}; expected {{'message': 'Hello, {name}!'}}")
+    r = await client.get("/greet")
+    expect(r.status_code == 422, f"GET /greet without a name answered {r.status_code}; expected 422: "
+                                 f"make `name` a required query parameter (`name: str`, no default)")
+
+
+async def _check_notes(client: httpx.AsyncClient, store: Any) -> None:
+    r = await client.post("/notes", json={"text": "first"})
+    expect(r.status_code == 201, f"POST /notes with {{'text': 'first'}} answered {r.status_code}; expected 201 "
+                                 f"(`@app.post(\"/notes\", status_code=201)`)")
+    expect(r.json() == {"id": 1, "text": "first"}, f"POST /notes returned {r.json()!r}; expected "
+                                                   "{'id': 1, 'text': 'first'}, what `notes.add(text)` returns")
+    expect(store.items == [{"id": 1, "text": "first"}],
+           "the note should be added to the store the lifespan opened (app.state), not to another one")
+    for body, why in (({"text": ""}, "an empty text"), ({"text": "x" * 201}, "a text of 201 characters"),
+                      ({}, "a body without `text`"), ({"text": 5}, "a number instead of a string"),
+                      (["text"], "a list instead of an object")):
+        r = await client.post("/notes", json=body)
+        expect(r.status_code == 422, f"POST /notes with {why} answered {r.status_code}; expected 422: declare a "
+                                     "Pydantic model with `text: str = Field(min_length=1, max_length=200)` "
+                                     "and take it as the endpoint's parameter")
+    expect(len(store.items) == 1, f"invalid bodies must not add notes, the store holds {len(store.items)}")
+    await client.post("/notes", json={"text": "second"})
+    r = await client.get("/notes")
+    expect(r.status_code == 200 and r.json() == [{"id": 1, "text": "first"}, {"id": 2, "text": "second"}],
+           f"GET /notes returned {r.status_code} {r.text[:200]}; expected the two notes, oldest first")
+
+
+def _notes_dependency(app: Any) -> Any:
+    for route in app.routes:
+        if getattr(route, "path", None) == "/notes" and "POST" in getattr(route, "methods", ()):
+            calls = [d.call for d in route.dependant.dependencies]
+            expect(calls, "POST /notes should receive the store through `Depends(...)`: none found")
+            return calls[0]
+    expect(False, "the app has no POST /notes route")
+
+
+def _check_notes_use_depends(app: Any, notes_cls: type) -> None:
+    for method in ("GET", "POST"):
+        routes = [r for r in app.routes if getattr(r, "path", None) == "/notes" and method in getattr(r, "methods", ())]
+        expect(routes, f"the app has no {method} /notes route")
+        expect(routes[0].dependant.dependencies, f"{method} /notes should receive the store through "
+                                                 "`Annotated[Notes, Depends(get_notes)]`")
 
 
 # -- 02.fetch_many ---------------------------------------------------------------------------

@@ -1,0 +1,35 @@
+"""Stand-ins for parts of your app that an earlier exercise should have built, used only while yours is missing.
+
+A stand-in keeps a lesson running from top to bottom; it is deliberately *not* the exercise's answer:
+it does less (no validation, no lifespan, no dependency), and the exercise's self-check fails it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Body, FastAPI
+
+__all__ = ["notes_app"]
+
+
+def _notes_app() -> FastAPI:
+    """Lesson 02's app reduced to an unvalidated list of notes in a module-level variable."""
+    app = FastAPI(title="stand-in for exercise 2.1")
+    notes: list[dict[str, Any]] = []
+
+    @app.post("/notes", status_code=201)
+    async def add_note(payload: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        note = {"id": len(notes) + 1, "text": str(payload.get("text", ""))}
+        notes.append(note)
+        return note
+
+    @app.get("/notes")
+    async def list_notes() -> list[dict[str, Any]]:
+        return notes
+
+    return app
+
+
+notes_app = _notes_app()
+"""Served as ``labkit.standins:notes_app`` when ``myshelf.main:app`` cannot run yet."""
