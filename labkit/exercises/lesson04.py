@@ -238,13 +238,16 @@ async def _shelf_rows(db: Any) -> list[tuple]:
 @exercise("04.move_between_lists", target="move_between_lists", points=3, timeout=30)
 async def check_move_between_lists(move_between_lists: Callable[..., Awaitable[Any]]) -> None:
     """All changes in one transaction: any failure in a later change leaves the shelf exactly as it was."""
-    from bookshelf.db import NotOnShelf, add_to_shelf
+    from bookshelf.db import NotOnShelf
     from bookshelf.models import Status
 
     db = await _fresh_db([_book(i, f"Book {i}") for i in range(1, 11)])
     try:
-        for book_id in (1, 2, 3):
-            await add_to_shelf(db, book_id, Status.want_to_read, f"note {book_id}")
+        # the shelf's starting rows, written directly (this check must not lean on exercise 4.2's answer)
+        await db.conn.executemany(
+            "INSERT INTO shelf (book_id, status, note, added_at) VALUES (?, 'want_to_read', ?, ?)",
+            [(book_id, f"note {book_id}", f"2024-01-0{book_id}T00:00:00.000+00:00") for book_id in (1, 2, 3)])
+        await db.conn.commit()
 
         moved = await move_between_lists(db, {1: "read", 2: Status.reading})
         expect(isinstance(moved, list) and len(moved) == 2,
