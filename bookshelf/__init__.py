@@ -3,8 +3,7 @@
 * ``bookshelf.create_app(settings, stage=N)``: the app as it stands after lesson N (3 to 6).
 * ``bookshelf.main:app``: the finished app for ``uvicorn bookshelf.main:app``.
 * One module per concern: ``settings``, ``models``, ``catalogue``, ``db``, ``upstreams`` (simulated
-  third-party services), ``fanout`` (calling them), ``monitor``, ``recommend``, ``jobs``, ``routes``,
-  ``listing`` (show this code in a notebook).
+  third-party services), ``fanout`` (calling them), ``monitor``, ``recommend``, ``jobs``, ``routes``.
 """
 
 from .app import LAST_STAGE, STAGES, create_app

@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE) -> 
     )
     app.state.settings = settings
     app.state.stage = stage
-    app.state.lifespan = lifespan  # so a lesson can show it: bookshelf.listing.show(app.state.lifespan)
+    app.state.lifespan = lifespan  # so a lesson can show it: labkit.listing.show(app.state.lifespan)
     app.state.fetch_details = fetch_details  # the details route calls this: a lesson may swap in its own
 
     @app.exception_handler(RequestValidationError)
