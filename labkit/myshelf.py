@@ -24,7 +24,7 @@ import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["PACKAGE", "HOME_ENV", "home", "package_dir", "enable", "write_module", "load_module", "part",
            "app_target", "is_stub"]
@@ -127,7 +127,8 @@ def _myshelf_cell(line: str, cell: str) -> None:
         return
     names = _public_names(loaded)
     shell.user_ns.update(names)
-    own = [n for n, v in names.items() if getattr(v, "__module__", None) == loaded.__name__]
+    own = [n for n, v in names.items()
+           if callable(v) and not isinstance(v, TypeVar) and getattr(v, "__module__", None) == loaded.__name__]
     print(f"saved {PACKAGE}/{path.name}" + (f"; defined here: {', '.join(own)}" if own else ""))
 
 

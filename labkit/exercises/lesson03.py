@@ -115,6 +115,34 @@ async def check_fetch_details(fetch_details: Callable[[Any, Any], Awaitable[Any]
                f"name just 'covers'; got cover_url={details.cover_url!r}, degraded={details.degraded!r}")
         expect(details.rating == expected.rating and details.price == expected.price,
                "a hanging covers service must not cost the rating and the price")
+    await _check_fetch_details_in_the_app(fetch_details)
+
+
+async def _check_fetch_details_in_the_app(fetch_details: Callable[[Any, Any], Awaitable[Any]]) -> None:
+    """The same function serving GET /books/{id}/details in the course's app, called over real HTTP."""
+    from bookshelf import Settings, create_app
+    from bookshelf.settings import UPSTREAMS, Behaviour
+
+    from ..serving import serve
+
+    quick = {name: Behaviour(latency=0.02, jitter=0.0) for name in UPSTREAMS}
+    app = create_app(Settings.ephemeral(upstream_timeout=0.5).with_behaviour(**quick), stage=3)
+    app.state.fetch_details = fetch_details
+    server = serve(app, name="check-03.fetch_details")
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            r = await client.get("/books/1/details")
+            expect(r.status_code == 200 and r.json().get("degraded") == {},
+                   f"served in the app, GET /books/1/details answered {r.status_code} {r.text[:200]}; expected 200 "
+                   "with degraded {}")
+            app.state.upstream_apps["prices"].state.behaviour = Behaviour(latency=0.01, jitter=0.0, failure_rate=1.0)
+            r = await client.get("/books/1/details")
+            body = r.json() if r.status_code == 200 else {}
+            expect(r.status_code == 200 and set(body.get("degraded", {})) == {"prices"} and body.get("price") is None,
+                   f"served in the app with the prices service down, GET /books/1/details answered {r.status_code} "
+                   f"{r.text[:200]}; expected 200 with the price missing and 'prices' in degraded")
+    finally:
+        server.stop()
 
 
 # -- 03.with_retries -------------------------------------------------------------------------
