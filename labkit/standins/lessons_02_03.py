@@ -1,4 +1,4 @@
-"""Stand-ins for parts of your app that an earlier exercise should have built, used only while yours is missing.
+"""Stand-ins for lessons 02 and 03 (see the package docstring): not the answers, they do less.
 
 A stand-in keeps a lesson running from top to bottom; it is deliberately *not* the exercise's answer:
 it does less (no validation, no lifespan, no dependency), and the exercise's self-check fails it.

@@ -1,0 +1,10 @@
+"""Stand-ins for parts of your app that an earlier exercise should have built, used only while yours is missing.
+
+A stand-in keeps a lesson running from top to bottom; it is deliberately *not* the exercise's answer:
+it does less (no validation, no concurrency, no retry, ...), and the exercise's self-check fails it.
+``labkit.myshelf.part(...)`` says in one line when it uses one. One module per lesson or two.
+"""
+
+from .lessons_02_03 import call_once, notes_app
+
+__all__ = ["notes_app", "call_once"]
