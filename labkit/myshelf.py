@@ -23,11 +23,12 @@ import sys
 import tempfile
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = ["PACKAGE", "HOME_ENV", "home", "package_dir", "enable", "write_module", "load_module", "part",
-           "app_target", "is_stub"]
+           "app_target", "is_stub", "Part", "PARTS", "app_parts"]
 
 PACKAGE = "myshelf"
 HOME_ENV = "MYSHELF_HOME"
@@ -205,3 +206,33 @@ def app_target(module: str = "main", attr: str = "app", *, lesson: str, stand_in
         return f"{PACKAGE}.{module}:{attr}"
     print(f"{why}: serving the course's stand-in for lesson {lesson}'s app instead" + (f" ({what})" if what else ""))
     return stand_in
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of the app an exercise has you write: where yours lives, and what stands in until it does."""
+
+    name: str          # the name ``bookshelf.create_app(parts=...)`` knows it by
+    lesson: str        # the lesson whose exercise writes it
+    module: str        # your module: myshelf/<module>.py
+    stand_in: str      # "module:attribute" of the course's stand-in (never the answer)
+    what: str          # what the stand-in does, in a few words
+
+    def resolve(self) -> Any:
+        """Your function, or the stand-in (one line says which)."""
+        module, attribute = self.stand_in.split(":")
+        stand_in = getattr(importlib.import_module(module), attribute)
+        return part(self.module, self.name, lesson=self.lesson, stand_in=stand_in, what=self.what)
+
+
+PARTS: tuple[Part, ...] = (
+    Part("fetch_details", "03", "details", "bookshelf.fanout:fetch_details_sequential",
+         "it asks the services one after another"),
+    Part("with_retries", "03", "retries", "labkit.standins:call_once", "one attempt, never a retry"),
+)
+"""Every part of the app a learner writes, in lesson order (later lessons add theirs here)."""
+
+
+def app_parts(stage: int) -> dict[str, Any]:
+    """``{name: function}`` for every part written in lessons up to ``stage``: yours, or its stand-in."""
+    return {p.name: p.resolve() for p in PARTS if int(p.lesson) <= stage}

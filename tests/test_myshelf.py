@@ -169,3 +169,21 @@ def test_an_app_that_fails_to_import_reports_uvicorns_message(tmp_path):
         outside.uvicorn("broken:app", name="test-broken", cwd=tmp_path)
     assert not [s for s in outside.running() if s.name == "test-broken" and s.running]
     assert os.path.exists(tmp_path)
+
+
+def test_app_parts_resolve_each_part_up_to_a_stage(home, capsys):
+    assert myshelf.app_parts(2) == {}
+    parts = myshelf.app_parts(3)
+    assert set(parts) == {p.name for p in myshelf.PARTS if p.lesson == "03"}
+    from bookshelf.fanout import fetch_details_sequential
+    assert parts["fetch_details"] is fetch_details_sequential
+    assert "myshelf/details.py does not exist yet" in capsys.readouterr().out
+    myshelf.write_module("details", "async def fetch_details(upstreams, book):\n    return 'mine'\n")
+    assert myshelf.app_parts(3)["fetch_details"].__module__ == "myshelf.details"
+
+
+def test_every_part_names_a_stand_in_that_exists():
+    import importlib
+    for p in myshelf.PARTS:
+        module, attribute = p.stand_in.split(":")
+        assert callable(getattr(importlib.import_module(module), attribute)), p
