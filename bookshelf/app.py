@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -28,14 +28,14 @@ from labkit.serving import serve
 
 from .catalogue import MemoryCatalogue, load_books
 from .db import Shelf, SqliteCatalogue, connect, seed_books
-from .fanout import UpstreamTimeout, UpstreamUnavailable, Upstreams, fetch_details
+from .fanout import UpstreamTimeout, UpstreamUnavailable, Upstreams, fetch_details, with_retries
 from .jobs import RatingsRefresher
 from .monitor import LagMonitor
 from .routes import catalogue, details, jobs, offload, shelf
 from .settings import UPSTREAMS, Settings
 from .upstreams import make_upstream
 
-__all__ = ["create_app", "STAGES", "LAST_STAGE", "start_upstreams"]
+__all__ = ["create_app", "default_parts", "STAGES", "LAST_STAGE", "start_upstreams"]
 
 STAGES = (3, 4, 5, 6)
 LAST_STAGE = STAGES[-1]
@@ -75,10 +75,29 @@ async def start_upstreams(settings: Settings, stack: AsyncExitStack,
     return urls, mounts
 
 
-def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE) -> FastAPI:
-    """The Bookshelf app as it stands after lesson ``stage`` (3 to 6), configured by ``settings``."""
+def default_parts() -> dict[str, Callable[..., Any]]:
+    """The app's replaceable parts, each with this package's own implementation.
+
+    ``create_app(parts={...})`` swaps in others with the same signature: a course hands the app the parts a
+    learner wrote, a test a fake. ``fetch_details`` serves ``/books/{id}/details``; ``with_retries`` retries
+    the price lookup of ``/books/{id}/price``.
+    """
+    return {"fetch_details": fetch_details, "with_retries": with_retries}
+
+
+def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
+               parts: Mapping[str, Callable[..., Any]] | None = None) -> FastAPI:
+    """The Bookshelf app as it stands after lesson ``stage`` (3 to 6), configured by ``settings``.
+
+    ``parts`` replaces some of the :func:`default_parts` by name.
+    """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
+    chosen = default_parts()
+    unknown = sorted(set(parts or {}) - set(chosen))
+    if unknown:
+        raise ValueError(f"unknown part(s) {unknown}: choose from {sorted(chosen)}")
+    chosen.update(parts or {})
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -125,7 +144,8 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE) -> 
     app.state.settings = settings
     app.state.stage = stage
     app.state.lifespan = lifespan  # so a lesson can show it: labkit.listing.show(app.state.lifespan)
-    app.state.fetch_details = fetch_details  # the details route calls this: a lesson may swap in its own
+    app.state.parts = chosen
+    app.state.fetch_details = chosen["fetch_details"]  # the details route calls this: a lesson may swap in its own
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,6 +11,7 @@ from ..fanout import Upstreams
 from ..models import Book, BookDetails, Price
 
 router = APIRouter(tags=["details"])
+PRICE_ATTEMPTS = 3  # tries of a price lookup that the service answers with an error
 
 
 @router.get("/books/{book_id}/details", responses={404: {"description": "no such book"}})
@@ -32,7 +33,12 @@ async def book_details(request: Request, book: Annotated[Book, Depends(get_book)
 @router.get("/books/{book_id}/price",
             responses={404: {"description": "no such book"}, 503: {"description": "prices service down"},
                        504: {"description": "prices service too slow"}})
-async def book_price(book: Annotated[Book, Depends(get_book)],
+async def book_price(request: Request, book: Annotated[Book, Depends(get_book)],
                      upstreams: Annotated[Upstreams, Depends(get_upstreams)]) -> Price:
-    """Just the price: no fallback makes sense here, so a failing service means 503 and a slow one 504."""
-    return await upstreams.price(book.id)
+    """Just the price: no fallback makes sense here, so a failing service means 503 and a slow one 504.
+
+    A 503 from the service may be transient, so the lookup is tried up to ``PRICE_ATTEMPTS`` times with
+    exponential backoff (lesson 03) before the endpoint gives up.
+    """
+    with_retries = request.app.state.parts["with_retries"]
+    return await with_retries(lambda: upstreams.price(book.id), attempts=PRICE_ATTEMPTS, base_delay=0.05)

@@ -248,6 +248,29 @@ async def check_with_retries(with_retries: Callable[..., Awaitable[Any]]) -> Non
     stats = apps["prices"].state.stats
     expect(stats.total == 3 and stats.failures == 3,
            f"the prices service saw {stats.total} call(s) ({stats.failures} failed); expected 3 attempts")
+    await _check_with_retries_in_the_app(with_retries)
+
+
+async def _check_with_retries_in_the_app(with_retries: Callable[..., Awaitable[Any]]) -> None:
+    """The same function retrying GET /books/{id}/price in the course's app, called over real HTTP."""
+    from bookshelf import Settings, create_app
+    from bookshelf.routes.details import PRICE_ATTEMPTS
+    from bookshelf.settings import Behaviour
+
+    from ..serving import serve
+
+    down = Behaviour(latency=0.01, jitter=0.0, failure_rate=1.0)
+    app = create_app(Settings.ephemeral().with_behaviour(prices=down), stage=3, parts={"with_retries": with_retries})
+    server = serve(app, name="check-03.with_retries")
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            r = await client.get("/books/3/price")
+        calls = app.state.upstream_apps["prices"].state.stats.total
+    finally:
+        server.stop()
+    expect(r.status_code == 503 and calls == PRICE_ATTEMPTS,
+           f"served in the app with the prices service down, GET /books/3/price answered {r.status_code} after "
+           f"{calls} call(s) to the service; expected 503 after {PRICE_ATTEMPTS} attempts")
 
 
 # -- 03.bounded_gather -----------------------------------------------------------------------
