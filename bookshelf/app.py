@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -24,8 +25,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from labkit.serving import serve
-
 from .catalogue import MemoryCatalogue, load_books
 from .db import Shelf, SqliteCatalogue, connect, seed_books
 from .fanout import UpstreamTimeout, UpstreamUnavailable, Upstreams, fetch_details
@@ -33,9 +32,13 @@ from .jobs import RatingsRefresher
 from .monitor import LagMonitor
 from .routes import catalogue, details, jobs, offload, shelf
 from .settings import UPSTREAMS, Settings
+from .threadserver import ThreadServer
 from .upstreams import make_upstream
 
 __all__ = ["create_app", "STAGES", "LAST_STAGE", "start_upstreams"]
+
+# uvicorn's server log (named "error" for history): a plain `uvicorn bookshelf.main:app` shows its INFO lines.
+server_log = logging.getLogger("uvicorn.error")
 
 STAGES = (3, 4, 5, 6)
 LAST_STAGE = STAGES[-1]
@@ -52,7 +55,7 @@ async def start_upstreams(settings: Settings, stack: AsyncExitStack,
                           apps: dict[str, FastAPI]) -> tuple[dict[str, str], dict[str, httpx.AsyncBaseTransport]]:
     """Base URLs of the three services, starting a simulated one for each URL the settings leave empty.
 
-    ``simulate="thread"`` serves it over real HTTP from a background thread (``labkit.serve``);
+    ``simulate="thread"`` serves it over real HTTP from a background thread (:class:`ThreadServer`);
     ``"inprocess"`` mounts it on the HTTP client with ``httpx.ASGITransport`` (no socket at all).
     The simulated apps are put in ``apps`` so that callers can change their behaviour or read their stats.
     """
@@ -69,7 +72,8 @@ async def start_upstreams(settings: Settings, stack: AsyncExitStack,
             urls[name] = f"http://{name}.simulated"
             mounts[urls[name]] = httpx.ASGITransport(app=upstream)
         else:
-            server = await asyncio.to_thread(serve, upstream, name=f"bookshelf-{name}-{id(stack):x}")
+            server = ThreadServer(upstream, name=f"{name}-{id(stack):x}")
+            await asyncio.to_thread(server.start)
             stack.push_async_callback(server.astop)
             urls[name] = server.url
     return urls, mounts
@@ -100,6 +104,7 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE) -> 
             app.state.rating_cache = None
             if stage >= 4:
                 app.state.db = db = await connect(settings.database)
+                server_log.info("Bookshelf database: %s", settings.database)
                 stack.push_async_callback(db.close)
                 await seed_books(db, books)
                 app.state.catalogue = SqliteCatalogue(db)

@@ -130,7 +130,7 @@ class Database:
 async def connect(path: Path | str) -> Database:
     """Open the database file (created if needed) in WAL mode, with foreign keys on and the schema in place."""
     if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the new folder is the user's only
     # isolation_level=None: sqlite3 opens no hidden transactions; Database.transaction() says BEGIN/COMMIT.
     conn = await aiosqlite.connect(str(path), isolation_level=None)
     try:
