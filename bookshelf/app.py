@@ -26,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .catalogue import MemoryCatalogue, load_books
+from .clients import TimedASGITransport, make_client
 from .db import Shelf, SqliteCatalogue, connect, seed_books
 from .fanout import UpstreamTimeout, UpstreamUnavailable, Upstreams, fetch_details
 from .jobs import RatingsRefresher
@@ -70,7 +71,7 @@ async def start_upstreams(settings: Settings, stack: AsyncExitStack,
         apps[name] = upstream
         if settings.simulate == "inprocess":
             urls[name] = f"http://{name}.simulated"
-            mounts[urls[name]] = httpx.ASGITransport(app=upstream)
+            mounts[urls[name]] = TimedASGITransport(app=upstream)
         else:
             server = ThreadServer(upstream, name=f"{name}-{id(stack):x}")
             await asyncio.to_thread(server.start)
@@ -91,13 +92,8 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE) -> 
             app.state.books = books = await asyncio.to_thread(load_books, settings.books_file)
             app.state.upstream_apps = {}
             urls, mounts = await start_upstreams(settings, stack, app.state.upstream_apps)
-            client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=settings.max_connections,
-                                    max_keepalive_connections=settings.max_keepalive_connections,
-                                    keepalive_expiry=5.0),
-                timeout=httpx.Timeout(settings.upstream_timeout, connect=2.0),
-                mounts=mounts,
-            )
+            client = make_client(timeout=settings.upstream_timeout, max_connections=settings.max_connections,
+                                 max_keepalive_connections=settings.max_keepalive_connections, mounts=mounts)
             stack.push_async_callback(client.aclose)
             app.state.upstreams = upstreams = Upstreams(client, urls, settings.upstream_timeout)
             app.state.catalogue = MemoryCatalogue(books)
