@@ -13,7 +13,6 @@ The lifespan owns every shared resource and closes each of them on shutdown, in 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -21,13 +20,12 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .catalogue import MemoryCatalogue, load_books
 from .clients import TimedASGITransport, make_client
 from .db import Shelf, SqliteCatalogue, connect, seed_books
+from .errors import install_error_handlers
 from .fanout import UpstreamTimeout, UpstreamUnavailable, Upstreams, fetch_details
 from .jobs import RatingsRefresher
 from .monitor import LagMonitor
@@ -43,13 +41,6 @@ server_log = logging.getLogger("uvicorn.error")
 
 STAGES = (3, 4, 5, 6)
 LAST_STAGE = STAGES[-1]
-
-
-class AsciiJSONResponse(JSONResponse):
-    """JSON with every non-ASCII character escaped: renders even text that is not valid Unicode."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 async def start_upstreams(settings: Settings, stack: AsyncExitStack,
@@ -122,17 +113,14 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE) -> 
         description="A catalogue of public-domain books, your reading list, and details from "
                     "(simulated) third-party services. Built step by step in lessons 03-06.",
         lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,  # 413 before parsing, counted as the bytes arrive
     )
     app.state.settings = settings
     app.state.stage = stage
     app.state.lifespan = lifespan  # so a lesson can show it: bookshelf.listing.show(app.state.lifespan)
     app.state.fetch_details = fetch_details  # the details route calls this: a lesson may swap in its own
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's own handler echoes the input in a UTF-8 body; a lone surrogate ("\ud800" in the
-        # client's JSON) cannot be encoded and the 422 would become a 500. Escaping keeps it a 422.
-        return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+    install_error_handlers(app)  # 422 without the input, 405 with the right Allow, 503 when the DB is busy
 
     @app.exception_handler(UpstreamTimeout)
     async def upstream_too_slow(request: Request, exc: UpstreamTimeout) -> JSONResponse:

@@ -11,7 +11,8 @@ __all__ = ["Book", "BookPage", "Status", "ShelfEntryIn", "ShelfEntryUpdate", "Sh
            "Rating", "Price", "BookDetails", "BookId", "MAX_ID"]
 
 MAX_ID = 2**31 - 1  # ids beyond this are rejected with 422 instead of overflowing SQLite's integers
-BookId = Annotated[int, Field(ge=1, le=MAX_ID, description="a book's id in the catalogue")]
+# strict: JSON `true` or "3" is not an id (a lax int would accept both as 1 and 3)
+BookId = Annotated[int, Field(ge=1, le=MAX_ID, strict=True, description="a book's id in the catalogue")]
 Note = Annotated[str, StringConstraints(max_length=500)]
 
 

@@ -64,6 +64,10 @@ class Settings:
     max_connections: int = 100
     max_keepalive_connections: int = 20
     workers: int = 4  # background job workers (lesson 06)
+    max_body_bytes: int = 64 * 1024  # larger request bodies are refused with 413 before they are parsed
+    max_queued: int = 10_000  # ratings refresher: books waiting at most; more is refused with 503
+    max_jobs: int = 1_000  # finished jobs kept for GET /jobs/{id}; the oldest are pruned
+    max_cached_ratings: int = 10_000  # cached ratings kept; the least recently refreshed are dropped
 
     def with_behaviour(self, **behaviours: Behaviour) -> "Settings":
         """A copy with some upstreams' behaviour replaced, e.g. ``s.with_behaviour(ratings=Behaviour(0.2))``."""

@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..db import Shelf
 from ..deps import get_refresher, get_shelf
+from ..errors import StrictJSONRoute
 from ..jobs import RatingsRefresher
 from ..models import MAX_ID, BookId
 
-router = APIRouter(prefix="/jobs", tags=["lesson 06"])
+router = APIRouter(prefix="/jobs", tags=["lesson 06"], route_class=StrictJSONRoute)
 
 
 class RefreshRequest(BaseModel):
@@ -33,7 +34,7 @@ async def refresh_ratings(refresher: Annotated[RatingsRefresher, Depends(get_ref
     return refresher.submit(list(dict.fromkeys(ids))).as_dict()
 
 
-@router.get("/{job_id}", responses={404: {"description": "no such job"}})
+@router.get("/{job_id:int}", responses={404: {"description": "no such job"}})
 async def read_job(job_id: Annotated[int, Path(ge=1, le=MAX_ID)],
                    refresher: Annotated[RatingsRefresher, Depends(get_refresher)]) -> dict[str, object]:
     """A job's progress."""
