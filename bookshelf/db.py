@@ -81,7 +81,7 @@ class Database:
 
     def __init__(self, conn: aiosqlite.Connection, *, patience: float = 5.0) -> None:
         self.conn = conn
-        self.patience = patience  # seconds BEGIN keeps retrying on SQLITE_BUSY_SNAPSHOT
+        self.patience = patience  # seconds BEGIN keeps retrying while the database is busy
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -99,7 +99,7 @@ class Database:
                 raise
 
     async def _begin(self) -> None:
-        """``BEGIN IMMEDIATE``, retried while one of our own reads holds an older snapshot (SQLITE_BUSY_SNAPSHOT)."""
+        """``BEGIN IMMEDIATE``, retried for up to ``patience`` seconds while SQLite says the database is busy."""
         loop = asyncio.get_running_loop()
         deadline, delay = loop.time() + self.patience, 0.001
         while True:
@@ -109,7 +109,10 @@ class Database:
             except sqlite3.OperationalError as exc:
                 if not is_busy(exc):
                     raise
-                if exc.sqlite_errorcode == SQLITE_BUSY or loop.time() + delay > deadline:
+                # SQLite skips its busy handler when waiting could deadlock: while this connection has a
+                # read open, BEGIN IMMEDIATE fails at once (SQLITE_BUSY, or 517 if another process wrote
+                # since that read began). Both succeed once the read is done, so try again until the deadline.
+                if loop.time() + delay > deadline:
                     raise DatabaseBusy(f"the database stayed locked ({exc.sqlite_errorname})") from exc
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
