@@ -101,10 +101,12 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE) -> 
                 monitor.start()
                 stack.push_async_callback(monitor.stop)
             if stage >= 6:
-                app.state.refresher = refresher = RatingsRefresher(upstreams, settings.workers)
+                app.state.refresher = refresher = RatingsRefresher(
+                    upstreams, settings.workers, max_queued=settings.max_queued, max_jobs=settings.max_jobs,
+                    max_cached=settings.max_cached_ratings)
                 app.state.rating_cache = refresher.cache
                 refresher.start()
-                stack.push_async_callback(refresher.stop)
+                stack.push_async_callback(refresher.close)  # stop the workers, log what was dropped
             yield
 
     app = FastAPI(
