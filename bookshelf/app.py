@@ -13,46 +13,41 @@ The lifespan owns every shared resource and closes each of them on shutdown, in 
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from labkit.serving import serve
-
 from .catalogue import MemoryCatalogue, load_books
+from .clients import TimedASGITransport, make_client
 from .db import Shelf, SqliteCatalogue, connect, seed_books
+from .errors import install_error_handlers
 from .fanout import UpstreamTimeout, UpstreamUnavailable, Upstreams, fetch_details, with_retries
 from .jobs import RatingsRefresher
 from .monitor import LagMonitor
 from .routes import catalogue, details, jobs, offload, shelf
 from .settings import UPSTREAMS, Settings
+from .threadserver import ThreadServer
 from .upstreams import make_upstream
 
 __all__ = ["create_app", "default_parts", "STAGES", "LAST_STAGE", "start_upstreams"]
 
+# uvicorn's server log (named "error" for history): a plain `uvicorn bookshelf.main:app` shows its INFO lines.
+server_log = logging.getLogger("uvicorn.error")
+
 STAGES = (3, 4, 5, 6)
 LAST_STAGE = STAGES[-1]
-
-
-class AsciiJSONResponse(JSONResponse):
-    """JSON with every non-ASCII character escaped: renders even text that is not valid Unicode."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 async def start_upstreams(settings: Settings, stack: AsyncExitStack,
                           apps: dict[str, FastAPI]) -> tuple[dict[str, str], dict[str, httpx.AsyncBaseTransport]]:
     """Base URLs of the three services, starting a simulated one for each URL the settings leave empty.
 
-    ``simulate="thread"`` serves it over real HTTP from a background thread (``labkit.serve``);
+    ``simulate="thread"`` serves it over real HTTP from a background thread (:class:`ThreadServer`);
     ``"inprocess"`` mounts it on the HTTP client with ``httpx.ASGITransport`` (no socket at all).
     The simulated apps are put in ``apps`` so that callers can change their behaviour or read their stats.
     """
@@ -67,9 +62,10 @@ async def start_upstreams(settings: Settings, stack: AsyncExitStack,
         apps[name] = upstream
         if settings.simulate == "inprocess":
             urls[name] = f"http://{name}.simulated"
-            mounts[urls[name]] = httpx.ASGITransport(app=upstream)
+            mounts[urls[name]] = TimedASGITransport(app=upstream)
         else:
-            server = await asyncio.to_thread(serve, upstream, name=f"bookshelf-{name}-{id(stack):x}")
+            server = ThreadServer(upstream, name=f"{name}-{id(stack):x}")
+            await asyncio.to_thread(server.start)
             stack.push_async_callback(server.astop)
             urls[name] = server.url
     return urls, mounts
@@ -106,19 +102,15 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
             app.state.books = books = await asyncio.to_thread(load_books, settings.books_file)
             app.state.upstream_apps = {}
             urls, mounts = await start_upstreams(settings, stack, app.state.upstream_apps)
-            client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=settings.max_connections,
-                                    max_keepalive_connections=settings.max_keepalive_connections,
-                                    keepalive_expiry=5.0),
-                timeout=httpx.Timeout(settings.upstream_timeout, connect=2.0),
-                mounts=mounts,
-            )
+            client = make_client(timeout=settings.upstream_timeout, max_connections=settings.max_connections,
+                                 max_keepalive_connections=settings.max_keepalive_connections, mounts=mounts)
             stack.push_async_callback(client.aclose)
             app.state.upstreams = upstreams = Upstreams(client, urls, settings.upstream_timeout)
             app.state.catalogue = MemoryCatalogue(books)
             app.state.rating_cache = None
             if stage >= 4:
                 app.state.db = db = await connect(settings.database)
+                server_log.info("Bookshelf database: %s", settings.database)
                 stack.push_async_callback(db.close)
                 await seed_books(db, books)
                 app.state.catalogue = SqliteCatalogue(db)
@@ -128,10 +120,12 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
                 monitor.start()
                 stack.push_async_callback(monitor.stop)
             if stage >= 6:
-                app.state.refresher = refresher = RatingsRefresher(upstreams, settings.workers)
+                app.state.refresher = refresher = RatingsRefresher(
+                    upstreams, settings.workers, max_queued=settings.max_queued, max_jobs=settings.max_jobs,
+                    max_cached=settings.max_cached_ratings)
                 app.state.rating_cache = refresher.cache
                 refresher.start()
-                stack.push_async_callback(refresher.stop)
+                stack.push_async_callback(refresher.close)  # stop the workers, log what was dropped
             yield
 
     app = FastAPI(
@@ -140,6 +134,7 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
         description="A catalogue of public-domain books, your reading list, and details from "
                     "(simulated) third-party services. Built step by step in lessons 03-06.",
         lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,  # 413 before parsing, counted as the bytes arrive
     )
     app.state.settings = settings
     app.state.stage = stage
@@ -147,11 +142,7 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
     app.state.parts = chosen
     app.state.fetch_details = chosen["fetch_details"]  # the details route calls this: a lesson may swap in its own
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's own handler echoes the input in a UTF-8 body; a lone surrogate ("\ud800" in the
-        # client's JSON) cannot be encoded and the 422 would become a 500. Escaping keeps it a 422.
-        return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+    install_error_handlers(app)  # 422 without the input, 405 with the right Allow, 503 when the DB is busy
 
     @app.exception_handler(UpstreamTimeout)
     async def upstream_too_slow(request: Request, exc: UpstreamTimeout) -> JSONResponse:

@@ -3,7 +3,9 @@
 Every query passes values as ``?`` parameters, never by formatting them into the SQL text.
 A single connection runs one transaction at a time, so writes go through ``Database.transaction()``,
 which holds an ``asyncio.Lock`` from ``BEGIN`` to ``COMMIT``: two requests can never interleave their
-statements in one transaction, and a rollback never undoes another request's work.
+statements in one transaction, and a rollback never undoes another request's work. Every await inside it
+may be where a cancellation lands (a client's timeout, uvicorn's shutdown), so each one is inside the
+``try`` whose rollback is shielded: the connection never stays inside a transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from .catalogue import BookFilter
 from .models import Book, ShelfEntry, Status
 
 __all__ = ["Database", "connect", "SCHEMA", "seed_books", "SqliteCatalogue", "Shelf", "add_to_shelf",
-           "read_entry", "DuplicateEntry", "UnknownBook", "NotOnShelf"]
+           "read_entry", "DuplicateEntry", "UnknownBook", "NotOnShelf", "DatabaseBusy", "is_busy"]
+
+SQLITE_BUSY = 5  # another connection holds the write lock and the busy timeout ran out
+# BEGIN IMMEDIATE while a read statement of this same connection is still open on an older snapshot:
+# fails at once (the busy timeout does not apply) and succeeds once that read has finished.
+SQLITE_BUSY_SNAPSHOT = 517
+SQLITE_BUSY_RECOVERY = 261
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS books (
@@ -58,24 +66,64 @@ class DuplicateEntry(ValueError):
     """The book is already on the shelf (409)."""
 
 
+class DatabaseBusy(RuntimeError):
+    """The database stayed locked by another process for longer than we wait (the API answers 503)."""
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" family of errors: worth retrying later, not a bug."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF == SQLITE_BUSY
+
+
 class Database:
     """One aiosqlite connection plus the lock that keeps its transactions apart."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, *, patience: float = 5.0) -> None:
         self.conn = conn
+        self.patience = patience  # seconds BEGIN keeps retrying while the database is busy
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """``async with db.transaction() as conn:`` commits on success, rolls back on any error."""
+        """``async with db.transaction() as conn:`` commits on success, rolls back on any error or cancellation."""
         async with self._write_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
-            try:
+            try:  # BEGIN is inside: cancelled while it runs, the transaction it opens is rolled back too
+                await self._begin()
                 yield self.conn
+                await self.conn.execute("COMMIT")
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                # Shielded: a second cancellation cannot stop the rollback (it is queued on the connection
+                # before the lock is released, so the next BEGIN runs after it).
+                await asyncio.shield(self._rollback())
                 raise
-            await self.conn.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        """``BEGIN IMMEDIATE``, retried for up to ``patience`` seconds while SQLite says the database is busy."""
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + self.patience, 0.001
+        while True:
+            try:
+                await self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                # SQLite skips its busy handler when waiting could deadlock: while this connection has a
+                # read open, BEGIN IMMEDIATE fails at once (SQLITE_BUSY, or 517 if another process wrote
+                # since that read began). Both succeed once the read is done, so try again until the deadline.
+                if loop.time() + delay > deadline:
+                    raise DatabaseBusy(f"the database stayed locked ({exc.sqlite_errorname})") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    async def _rollback(self) -> None:
+        """``ROLLBACK`` if a transaction is open (BEGIN may have failed, or a cancelled COMMIT still ran)."""
+        try:
+            await self.conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            if self.conn.in_transaction:
+                raise
 
     async def close(self) -> None:
         """Close the connection (and stop its worker thread)."""
@@ -85,14 +133,16 @@ class Database:
 async def connect(path: Path | str) -> Database:
     """Open the database file (created if needed) in WAL mode, with foreign keys on and the schema in place."""
     if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the new folder is the user's only
     # isolation_level=None: sqlite3 opens no hidden transactions; Database.transaction() says BEGIN/COMMIT.
     conn = await aiosqlite.connect(str(path), isolation_level=None)
     try:
         conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA busy_timeout=5000")  # first: other processes may be opening the file too
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=5000")
+        # SQLite's lower() folds ASCII only; casefold() folds like Python ("BRONTË" matches "brontë").
+        await conn.create_function("casefold", 1, _casefold, deterministic=True)
         await conn.executescript(SCHEMA)
     except BaseException:
         await conn.close()
@@ -117,15 +167,20 @@ async def seed_books(db: Database, books: Iterable[Book]) -> int:
     return len(books)
 
 
+def _casefold(text: str | None) -> str | None:
+    """Python's ``str.casefold`` for SQL: Unicode-aware, unlike SQLite's ``lower()``."""
+    return text.casefold() if isinstance(text, str) else text
+
+
 def _where(where: BookFilter) -> tuple[str, list[object]]:
     """SQL conditions for a filter: fixed text with ``?`` placeholders, and the values that fill them."""
     clauses: list[str] = []
     params: list[object] = []
     if where.q is not None:
-        clauses.append("instr(lower(title), lower(?)) > 0")
+        clauses.append("instr(casefold(title), casefold(?)) > 0")
         params.append(where.q)
     if where.author is not None:
-        clauses.append("instr(lower(author), lower(?)) > 0")
+        clauses.append("instr(casefold(author), casefold(?)) > 0")
         params.append(where.author)
     if where.language is not None:
         clauses.append("language = ?")

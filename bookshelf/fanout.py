@@ -7,6 +7,7 @@ Lesson 03 builds this module: ``fetch_details_sequential`` awaits one service af
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ __all__ = ["UpstreamError", "UpstreamTimeout", "UpstreamUnavailable", "Upstreams
 
 T = TypeVar("T")
 PLACEHOLDER_COVER = "https://covers.example.org/placeholder.jpg"
+MAX_ANSWER_BYTES = 1_000_000  # an upstream's answer is a small JSON object: more than this is not one
 
 
 class UpstreamError(Exception):
@@ -44,19 +46,30 @@ class UpstreamUnavailable(UpstreamError):
 async def fetch_json(client: httpx.AsyncClient, url: str, *, upstream: str, timeout: float) -> dict[str, Any]:
     """GET ``url`` and return its JSON object, or raise an :class:`UpstreamError` saying what went wrong.
 
-    ``asyncio.timeout`` bounds the whole call (connect, send, wait, read) to ``timeout`` seconds.
+    The client's own timeouts bound each step (waiting for a pooled connection, connecting, sending,
+    each read) to ``timeout`` seconds, and the body is read only until ``timeout`` seconds have passed
+    in all. Nothing cancels the request from outside: an ``asyncio.timeout`` around ``client.get``
+    can leave the pool's connections "active" forever (encode/httpcore#1093), until no call gets one.
     """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     try:
-        async with asyncio.timeout(timeout):
-            response = await client.get(url)
-    except (TimeoutError, httpx.TimeoutException) as exc:
+        async with client.stream("GET", url, timeout=httpx.Timeout(timeout)) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if loop.time() > deadline:  # a trickling answer: leaving the block closes the connection
+                    raise UpstreamTimeout(upstream, f"no answer within {timeout:g} s")
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise UpstreamUnavailable(upstream, "answered more than we read")
+    except httpx.TimeoutException as exc:
         raise UpstreamTimeout(upstream, f"no answer within {timeout:g} s") from exc
     except httpx.HTTPError as exc:
         raise UpstreamUnavailable(upstream, f"unreachable ({type(exc).__name__})") from exc
     if response.status_code != 200:
         raise UpstreamUnavailable(upstream, f"answered HTTP {response.status_code}")
     try:
-        data = response.json()
+        data = json.loads(body)
     except ValueError as exc:
         raise UpstreamUnavailable(upstream, "answered something that is not JSON") from exc
     if not isinstance(data, dict):

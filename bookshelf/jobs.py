@@ -4,6 +4,11 @@
 the in-process rating cache that ``/books/{id}/details`` falls back on when the ratings service fails.
 The cache and the job table live in this process only: with several worker processes (``uvicorn
 --workers 4``) each would have its own, so a real deployment keeps them in the database or in Redis.
+
+Everything is bounded, because every request can add to it: the queue holds at most ``max_queued``
+books (``submit`` raises ``QueueFull`` rather than accept hours of work), only the newest ``max_jobs``
+jobs are kept once finished, and the cache keeps the ``max_cached`` most recently refreshed ratings.
+``close()`` stops the workers and logs what was still queued: dropped work is never silent.
 """
 
 from __future__ import annotations
@@ -11,13 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
 from .fanout import UpstreamError, Upstreams
 from .models import Rating
 
-__all__ = ["Job", "RatingsRefresher"]
+__all__ = ["Job", "RatingsRefresher", "QueueFull"]
+
+log = logging.getLogger("bookshelf.jobs")
+
+
+class QueueFull(RuntimeError):
+    """The queue has no room for a whole job (the API answers 503 with ``Retry-After``)."""
 
 
 @dataclass
@@ -46,12 +58,15 @@ class Job:
 class RatingsRefresher:
     """An ``asyncio.Queue`` of (job, book id) items and ``workers`` tasks that fetch ratings."""
 
-    def __init__(self, upstreams: Upstreams, workers: int = 4) -> None:
+    def __init__(self, upstreams: Upstreams, workers: int = 4, *, max_queued: int = 10_000,
+                 max_jobs: int = 1_000, max_cached: int = 10_000) -> None:
         self.upstreams = upstreams
         self.workers = workers
-        self.cache: dict[int, Rating] = {}
+        self.max_jobs = max_jobs
+        self.max_cached = max_cached
+        self.cache: dict[int, Rating] = {}  # oldest refresh first: the first key is the one to drop
         self.jobs: dict[int, Job] = {}
-        self.queue: asyncio.Queue[tuple[Job, int]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[Job, int]] = asyncio.Queue(maxsize=max_queued)
         self._ids = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -61,18 +76,35 @@ class RatingsRefresher:
                        for i in range(self.workers)]
 
     def submit(self, book_ids: list[int]) -> Job:
-        """Queue one item per book and return the job at once."""
+        """Queue one item per book and return the job at once; ``QueueFull`` if there is no room for all."""
+        room = self.queue.maxsize - self.queue.qsize() if self.queue.maxsize else len(book_ids)
+        if len(book_ids) > room:
+            raise QueueFull(f"{len(book_ids)} books asked, room for {room}")
         job = Job(next(self._ids), list(book_ids))
+        self._prune()
         self.jobs[job.id] = job
         for book_id in job.book_ids:
             self.queue.put_nowait((job, book_id))
         return job
 
+    def _prune(self) -> None:
+        """Forget the oldest finished jobs beyond ``max_jobs - 1`` (unfinished ones are always kept)."""
+        finished = [job_id for job_id, job in self.jobs.items() if job.state == "finished"]
+        for job_id in finished[:max(0, len(self.jobs) - self.max_jobs + 1)]:
+            del self.jobs[job_id]
+
+    def _remember(self, book_id: int, rating: Rating) -> None:
+        """Cache a rating as the newest entry, dropping the oldest beyond ``max_cached``."""
+        self.cache.pop(book_id, None)
+        self.cache[book_id] = rating
+        while len(self.cache) > self.max_cached:
+            del self.cache[next(iter(self.cache))]
+
     async def _work(self) -> None:
         while True:
             job, book_id = await self.queue.get()
             try:
-                self.cache[book_id] = await self.upstreams.rating(book_id)
+                self._remember(book_id, await self.upstreams.rating(book_id))
                 job.done += 1  # no await between reading and writing: no other task can interleave
             except UpstreamError as exc:
                 job.failed += 1
@@ -88,3 +120,14 @@ class RatingsRefresher:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+
+    async def close(self, drain: float = 2.0) -> None:
+        """``stop(drain)``, then log how many queued books were dropped and from which jobs."""
+        await self.stop(drain)
+        dropped: dict[int, int] = {}
+        while not self.queue.empty():
+            job, _ = self.queue.get_nowait()
+            dropped[job.id] = dropped.get(job.id, 0) + 1
+        if dropped:
+            log.warning("shutdown dropped %d queued rating refresh(es) of job(s) %s", sum(dropped.values()),
+                        ", ".join(f"{job_id} ({n})" for job_id, n in sorted(dropped.items())))

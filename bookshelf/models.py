@@ -5,13 +5,27 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 __all__ = ["Book", "BookPage", "Status", "ShelfEntryIn", "ShelfEntryUpdate", "ShelfEntry",
            "Rating", "Price", "BookDetails", "BookId", "MAX_ID"]
 
 MAX_ID = 2**31 - 1  # ids beyond this are rejected with 422 instead of overflowing SQLite's integers
-BookId = Annotated[int, Field(ge=1, le=MAX_ID, description="a book's id in the catalogue")]
+
+
+def json_integer(value: object) -> object:
+    """Refuse ``true`` and ``"3"`` where the schema says integer (Pydantic's lax mode reads them as 1 and 3).
+
+    ``3.0`` stays accepted: JSON Schema counts a number with no fractional part as an integer.
+    """
+    if isinstance(value, (bool, str)):
+        raise ValueError(f"must be a JSON integer, not a {'boolean' if isinstance(value, bool) else 'string'}")
+    return value
+
+
+# The validator comes after Field: in that order the bounds still reach the JSON schema (minimum/maximum).
+BookId = Annotated[int, Field(ge=1, le=MAX_ID, description="a book's id in the catalogue"),
+                   BeforeValidator(json_integer)]
 Note = Annotated[str, StringConstraints(max_length=500)]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,10 +16,20 @@ DATA_FILE = ROOT / "data" / "books.csv"
 UPSTREAMS = ("ratings", "prices", "covers")
 
 
-def default_database() -> Path:
-    """A SQLite file in a per-user folder under the system's temp directory."""
-    user = os.environ.get("USER") or (str(os.getuid()) if hasattr(os, "getuid") else "user")
-    return Path(tempfile.gettempdir()) / f"bookshelf-{user}" / "bookshelf.db"
+def default_database(environ: Mapping[str, str] | None = None) -> Path:
+    """``bookshelf.db`` in the user's own data folder: ``$XDG_DATA_HOME/bookshelf`` (``~/.local/share/bookshelf``).
+
+    Not in the shared temp folder, where other users' processes can reach it and a clean-up deletes it.
+    On Windows the folder is ``%LOCALAPPDATA%\\bookshelf``.
+    """
+    env = os.environ if environ is None else environ
+    if sys.platform == "win32" and env.get("LOCALAPPDATA"):
+        base = Path(env["LOCALAPPDATA"])
+    elif env.get("XDG_DATA_HOME") and Path(env["XDG_DATA_HOME"]).is_absolute():
+        base = Path(env["XDG_DATA_HOME"])
+    else:
+        base = Path.home() / ".local" / "share"
+    return base / "bookshelf" / "bookshelf.db"
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,7 @@ class Settings:
     """Everything the app needs to start. ``Settings()`` works offline with no setup at all.
 
     An upstream URL left as ``None`` means "start the simulated service for it": as a real HTTP server
-    in a background thread (``simulate="thread"``, through ``labkit.serve``) or mounted in-process on the
+    in a background thread (``simulate="thread"``, :mod:`bookshelf.threadserver`) or mounted in-process on the
     app's HTTP client (``simulate="inprocess"``, no sockets: what the tests use).
     """
 
@@ -54,6 +64,10 @@ class Settings:
     max_connections: int = 100
     max_keepalive_connections: int = 20
     workers: int = 4  # background job workers (lesson 06)
+    max_body_bytes: int = 64 * 1024  # larger request bodies are refused with 413 before they are parsed
+    max_queued: int = 10_000  # ratings refresher: books waiting at most; more is refused with 503
+    max_jobs: int = 1_000  # finished jobs kept for GET /jobs/{id}; the oldest are pruned
+    max_cached_ratings: int = 10_000  # cached ratings kept; the least recently refreshed are dropped
 
     def with_behaviour(self, **behaviours: Behaviour) -> "Settings":
         """A copy with some upstreams' behaviour replaced, e.g. ``s.with_behaviour(ratings=Behaviour(0.2))``."""

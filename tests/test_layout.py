@@ -41,7 +41,6 @@ NOT_YET = {
     # The self-checks still build their fixtures from the reference app (and compare with its answers);
     # they move to the learner's starter package, which holds no answers.
     "labkit": "labkit.exercises still imports the reference app bookshelf",
-    "bookshelf": "bookshelf still serves its simulated services through labkit.serving",
 }
 
 

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 
 from ..db import DuplicateEntry, NotOnShelf, Shelf, UnknownBook
 from ..deps import BookIdPath, get_shelf
+from ..errors import StrictJSONRoute
 from ..models import ShelfEntry, ShelfEntryIn, ShelfEntryUpdate, Status
 
-router = APIRouter(prefix="/shelf", tags=["shelf"])
+router = APIRouter(prefix="/shelf", tags=["shelf"], route_class=StrictJSONRoute)
 ShelfDep = Annotated[Shelf, Depends(get_shelf)]
 NOT_ON_SHELF = {404: {"description": "that book is not on the shelf"}}
 

@@ -38,6 +38,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
 def _services(timeout: float = 1.0, **behaviours: Any) -> tuple[Any, dict[str, Any], dict[str, int], httpx.AsyncClient]:
     """Three simulated services mounted on one client: ``(Upstreams, apps, in-flight state, client)``."""
+    from bookshelf.clients import TimedASGITransport
     from bookshelf.fanout import Upstreams
     from bookshelf.settings import UPSTREAMS, Behaviour
     from bookshelf.upstreams import make_upstream
@@ -46,7 +47,8 @@ def _services(timeout: float = 1.0, **behaviours: Any) -> tuple[Any, dict[str, A
     apps = {name: make_upstream(name, behaviours.get(name, Behaviour(latency=0.1, jitter=0.0)), seed=3)
             for name in UPSTREAMS}
     urls = {name: f"http://{name}.check" for name in UPSTREAMS}
-    mounts = {urls[name]: CountingTransport(httpx.ASGITransport(app=apps[name]), state) for name in UPSTREAMS}
+    # TimedASGITransport: an in-process service gets the read timeout a real connection has (see bookshelf.clients)
+    mounts = {urls[name]: CountingTransport(TimedASGITransport(app=apps[name]), state) for name in UPSTREAMS}
     client = httpx.AsyncClient(mounts=mounts, timeout=httpx.Timeout(10.0))
     return Upstreams(client, urls, timeout), apps, state, client
 
