@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bookshelf import Settings, create_app
+from bookshelf import Settings
 from bookshelf.settings import default_database
 
 ROOT = Path(__file__).resolve().parents[2]
