@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from types import MethodType
 from typing import Any
 
 import httpx
@@ -76,9 +77,10 @@ def default_parts() -> dict[str, Callable[..., Any]]:
 
     ``create_app(parts={...})`` swaps in others with the same signature: a course hands the app the parts a
     learner wrote, a test a fake. ``fetch_details`` serves ``/books/{id}/details``; ``with_retries`` retries
-    the price lookup of ``/books/{id}/price``.
+    the price lookup of ``/books/{id}/price``; ``refresher_stop`` is the ratings refresher's ``stop(self, drain)``,
+    which the shutdown awaits.
     """
-    return {"fetch_details": fetch_details, "with_retries": with_retries}
+    return {"fetch_details": fetch_details, "with_retries": with_retries, "refresher_stop": RatingsRefresher.stop}
 
 
 def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
@@ -124,6 +126,7 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
                     upstreams, settings.workers, max_queued=settings.max_queued, max_jobs=settings.max_jobs,
                     max_cached=settings.max_cached_ratings)
                 app.state.rating_cache = refresher.cache
+                refresher.stop = MethodType(chosen["refresher_stop"], refresher)  # its stop(): a replaceable part
                 refresher.start()
                 stack.push_async_callback(refresher.close)  # stop the workers, log what was dropped
             yield

@@ -139,6 +139,7 @@ async def fetch_details(upstreams: Upstreams, book: Book) -> BookDetails:
     placeholder cover) and is named in ``degraded`` with the reason; any other exception is a bug
     and propagates.
     """
+    ### BEGIN SOLUTION
     results = await asyncio.gather(
         upstreams.rating(book.id), upstreams.price(book.id), upstreams.cover(book.id),
         return_exceptions=True,
@@ -154,6 +155,7 @@ async def fetch_details(upstreams: Upstreams, book: Book) -> BookDetails:
             answers[name] = result
     return BookDetails(book=book, rating=answers.get("ratings"), price=answers.get("prices"),
                        cover_url=answers.get("covers", PLACEHOLDER_COVER), degraded=degraded)
+    ### END SOLUTION
 
 
 async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 3, base_delay: float = 0.05,
@@ -164,6 +166,7 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 3, b
     After ``attempts`` failed tries the last error is raised again; any other exception propagates at
     once (it would not go away by retrying). ``sleep`` does the waiting: a test can pass its own.
     """
+    ### BEGIN SOLUTION
     for attempt in range(attempts):
         try:
             return await call()
@@ -172,10 +175,12 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 3, b
                 raise
             await sleep(base_delay * 2**attempt)
     raise ValueError("attempts must be at least 1")
+    ### END SOLUTION
 
 
 async def bounded_gather(aws: Iterable[Awaitable[T]], *, limit: int) -> list[T | BaseException]:
     """Like ``gather(..., return_exceptions=True)``, but at most ``limit`` awaitables run at a time."""
+    ### BEGIN SOLUTION
     semaphore = asyncio.Semaphore(limit)
 
     async def one(aw: Awaitable[T]) -> T:
@@ -183,3 +188,4 @@ async def bounded_gather(aws: Iterable[Awaitable[T]], *, limit: int) -> list[T |
             return await aw
 
     return await asyncio.gather(*(one(aw) for aw in aws), return_exceptions=True)
+    ### END SOLUTION

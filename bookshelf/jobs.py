@@ -114,12 +114,14 @@ class RatingsRefresher:
 
     async def stop(self, drain: float = 2.0) -> None:
         """Graceful shutdown: let queued items finish for up to ``drain`` seconds, then cancel the workers."""
+        ### BEGIN SOLUTION
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.queue.join(), drain)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        ### END SOLUTION
 
     async def close(self, drain: float = 2.0) -> None:
         """``stop(drain)``, then log how many queued books were dropped and from which jobs."""

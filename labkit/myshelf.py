@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = ["PACKAGE", "HOME_ENV", "home", "package_dir", "enable", "write_module", "load_module", "part",
-           "app_target", "is_stub", "Part", "PARTS", "app_parts"]
+           "app_target", "is_stub", "Part", "PARTS", "app_parts", "stand_in_parts"]
 
 PACKAGE = "myshelf"
 HOME_ENV = "MYSHELF_HOME"
@@ -126,6 +126,13 @@ def _myshelf_cell(line: str, cell: str) -> None:
         print(f"saved {PACKAGE}/{path.name}, but importing it reaches an exercise that is still a stub "
               "(`raise NotImplementedError()`): finish that exercise, then run this cell again")
         return
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith(PACKAGE + ".") or exc.name == f"{PACKAGE}.{_check_module_name(line)}":
+            raise
+        # it imports a module of your package that an earlier lesson's cell writes, and that cell has not run here
+        print(f"saved {PACKAGE}/{path.name}, but it imports {exc.name}, which does not exist yet: run the lesson "
+              f"cell that writes {exc.name.replace('.', '/')}.py, then this cell again")
+        return
     names = _public_names(loaded)
     shell.user_ns.update(names)
     own = [n for n, v in names.items()
@@ -187,11 +194,18 @@ def part(module: str, name: str, *, lesson: str, stand_in: Any = None, what: str
     return stand_in
 
 
+def _stubbed_parts(loaded: Any) -> list[str]:
+    """The functions of your package that ``loaded`` uses and that are still exercise stubs."""
+    return sorted({f"{v.__name__} ({v.__module__.replace('.', '/')}.py)" for v in vars(loaded).values()
+                   if inspect.isfunction(v) and v.__module__.startswith(PACKAGE + ".") and is_stub(v)})
+
+
 def app_target(module: str = "main", attr: str = "app", *, lesson: str, stand_in: str, what: str = "") -> str:
     """``"myshelf.main:app"`` for uvicorn when your app imports and is complete, else ``stand_in``, said in one line."""
     where = f"{PACKAGE}/{module}.py"
     try:
-        getattr(load_module(module), attr)
+        loaded = load_module(module)
+        getattr(loaded, attr)
     except NotImplementedError:
         why = f"{where} still reaches an exercise stub"
     except ModuleNotFoundError as exc:
@@ -202,8 +216,11 @@ def app_target(module: str = "main", attr: str = "app", *, lesson: str, stand_in
     except Exception as exc:
         why = f"{where} fails to import ({type(exc).__name__}: {exc})"
     else:
-        print(f"serving your app: {PACKAGE}.{module}:{attr}")
-        return f"{PACKAGE}.{module}:{attr}"
+        stubs = _stubbed_parts(loaded)
+        if not stubs:
+            print(f"serving your app: {PACKAGE}.{module}:{attr}")
+            return f"{PACKAGE}.{module}:{attr}"
+        why = f"{where} uses parts that are still stubs: {', '.join(stubs)}"
     print(f"{why}: serving the course's stand-in for lesson {lesson}'s app instead" + (f" ({what})" if what else ""))
     return stand_in
 
@@ -217,18 +234,25 @@ class Part:
     module: str        # your module: myshelf/<module>.py
     stand_in: str      # "module:attribute" of the course's stand-in (never the answer)
     what: str          # what the stand-in does, in a few words
+    function: str = ""  # the name your module defines, when it is not ``name``
+
+    def stand_in_function(self) -> Any:
+        """The course's stand-in itself."""
+        module, attribute = self.stand_in.split(":")
+        return getattr(importlib.import_module(module), attribute)
 
     def resolve(self) -> Any:
         """Your function, or the stand-in (one line says which)."""
-        module, attribute = self.stand_in.split(":")
-        stand_in = getattr(importlib.import_module(module), attribute)
-        return part(self.module, self.name, lesson=self.lesson, stand_in=stand_in, what=self.what)
+        return part(self.module, self.function or self.name, lesson=self.lesson, stand_in=self.stand_in_function(),
+                    what=self.what)
 
 
 PARTS: tuple[Part, ...] = (
     Part("fetch_details", "03", "details", "bookshelf.fanout:fetch_details_sequential",
          "it asks the services one after another"),
     Part("with_retries", "03", "retries", "labkit.standins:call_once", "one attempt, never a retry"),
+    Part("refresher_stop", "06", "refresher", "labkit.standins:stop_now",
+         "it cancels the workers at once: nothing queued is finished", function="stop"),
 )
 """Every part of the app a learner writes, in lesson order (later lessons add theirs here)."""
 
@@ -236,3 +260,8 @@ PARTS: tuple[Part, ...] = (
 def app_parts(stage: int) -> dict[str, Any]:
     """``{name: function}`` for every part written in lessons up to ``stage``: yours, or its stand-in."""
     return {p.name: p.resolve() for p in PARTS if int(p.lesson) <= stage}
+
+
+def stand_in_parts(stage: int) -> dict[str, Any]:
+    """``{name: stand-in}`` for every part of lessons up to ``stage``: the app with none of your parts."""
+    return {p.name: p.stand_in_function() for p in PARTS if int(p.lesson) <= stage}

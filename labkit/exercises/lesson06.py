@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
+
 from ..checks import CheckFailed, exercise, expect
 
 __all__ = ["check_reserve_copy", "check_worker_pool", "check_graceful_stop", "AuditedStock"]
@@ -242,3 +244,29 @@ async def check_graceful_stop(stop: Callable[..., Awaitable[Any]]) -> None:
         await _call("stop", lambda: stuck.stop(drain=0.3), "a second stop() should be safe", patience=5.0)
     finally:
         await _cancel_leftovers(ours)
+    await _check_stop_in_the_app(stop)
+
+
+async def _check_stop_in_the_app(stop: Callable[..., Awaitable[Any]]) -> None:
+    """The same function as the refresher's stop in the course's app: stopping the server finishes a queued job."""
+    from bookshelf import Settings, create_app
+    from bookshelf.settings import Behaviour
+
+    from ..serving import serve
+
+    settings = Settings.ephemeral().with_behaviour(ratings=Behaviour(latency=0.02, jitter=0.0))
+    app = create_app(settings, stage=6, parts={"refresher_stop": stop})
+    server = serve(app, name="check-06.graceful_stop")
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            r = await client.post("/jobs/refresh-ratings", json={"book_ids": list(range(1, 9))})
+        expect(r.status_code == 202, f"served in the app, POST /jobs/refresh-ratings answered {r.status_code} "
+                                     f"{r.text[:200]}")
+        refresher = app.state.refresher
+    finally:
+        server.stop()   # uvicorn's shutdown runs the lifespan, which awaits the refresher's stop
+    job = refresher.jobs[r.json()["id"]]
+    total, handled = len(job.book_ids), job.done + job.failed
+    expect(handled == total, f"served in the app, a job of {total} books queued just before the server "
+                             f"stopped had {handled} handled after the shutdown: your stop should drain it")
+    expect(not [t for t in refresher._tasks if not t.done()], "worker tasks were left running after the app stopped")

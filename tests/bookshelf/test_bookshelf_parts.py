@@ -56,3 +56,17 @@ def test_unknown_parts_are_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"unknown part\(s\) \['fetch_detail'\]"):
         create_app(Settings.ephemeral(), stage=3, parts={"fetch_detail": fetch_details_sequential})
     assert set(default_parts()) >= {"fetch_details", "with_retries"}
+
+
+async def test_the_shutdown_awaits_the_refresher_stop_part() -> None:
+    stopped = []
+
+    async def mine(self, drain: float = 2.0) -> None:
+        stopped.append(drain)
+        for task in self._tasks:
+            task.cancel()
+
+    app = create_app(Settings.ephemeral(), stage=6, parts={"refresher_stop": mine})
+    async with LifespanManager(app):
+        assert app.state.refresher.stop.__func__ is mine
+    assert stopped == [2.0]
