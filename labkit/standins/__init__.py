@@ -6,6 +6,7 @@ it does less (no validation, no concurrency, no retry, ...), and the exercise's 
 """
 
 from .lesson06 import stop_now
+from .lesson07 import install_nothing
 from .lessons_02_03 import call_once, notes_app
 
-__all__ = ["notes_app", "call_once", "stop_now"]
+__all__ = ["notes_app", "call_once", "stop_now", "install_nothing"]
