@@ -24,6 +24,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import statistics
 import shutil
 import sys
@@ -264,6 +265,11 @@ def grade_class(submissions: Path, out: Path, *, workers: int | None = None, cel
     return ordered
 
 
+def _printable(text: str) -> str:
+    """``text`` without control characters (they break XML and terminals), newlines and tabs kept."""
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "\N{REPLACEMENT CHARACTER}", text)
+
+
 def _collect(name: str, results: Path, plan: list[tuple[str, list[str]]], exitcode: int | None,
              killed: bool, learner_timeout: float) -> LearnerGrade:
     grade = LearnerGrade(name)
@@ -274,7 +280,7 @@ def _collect(name: str, results: Path, plan: list[tuple[str, list[str]]], exitco
         except ValueError:
             continue  # a line cut short when the worker was killed
         if record.get("kind") == "verdict":
-            grade.verdicts[record["id"]] = {"status": record["status"], "message": record["message"]}
+            grade.verdicts[record["id"]] = {"status": record["status"], "message": _printable(record["message"])}
         elif record.get("kind") == "notebook" and record.get("path"):
             grade.notebooks[record["name"]] = record["path"]
         elif record.get("kind") == "note":
