@@ -384,6 +384,7 @@ class _RemoteAwaitable:
         return _remote_call(self.peer, self.ref, (), {}, True).__await__()
 '''
 exec(compile(_REMOTE, "<labkit channel: the call ran on the other side>", "exec"), globals())
+_RemoteFunction, _RemoteAwaitable = globals()["_RemoteFunction"], globals()["_RemoteAwaitable"]
 
 
 def serve(path: str, names: list[str]) -> None:
