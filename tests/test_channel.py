@@ -17,7 +17,7 @@ from labkit.checks import run_check
 WRONG = {
     "greet": "def greet(name):\n    raise NotImplementedError()\n",
     "fetch_all": "async def fetch_all(fetch, ids):\n    return [await fetch(i) for i in ids]\n",
-    "with_timeout": "async def with_timeout(fetch, i, seconds, default):\n    return await fetch(i)\n",
+    "with_timeout": "async def with_timeout(fetch, i, seconds, default):\n    return default\n",
     "fastest": "async def fastest(fetchers):\n    return await fetchers[2]()\n",
 }
 
