@@ -92,8 +92,9 @@ def sandbox_command(argv: list[str], work: Path, *, uid: int, limits: Limits = L
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(limits.tmp_mb * 1024 * 1024),
-             "--tmpfs", "/tmp"]
+    size = str(limits.tmp_mb * 1024 * 1024)
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]  # shared memory: multiprocessing's locks
     args += _mounts_for(readonly + [work])
     for path in readonly:
         args += ["--ro-bind", str(path), str(path)]
