@@ -148,7 +148,7 @@ def _grade_learner(folder: str, plan: list[tuple[str, list[str]]], cell_timeout:
                          message=f"{name} is not in the submission (no notebook of lesson {name[:2]} found)")
                 continue
             with NotebookGrader(path, cell_timeout=cell_timeout, sources=sources, sandbox=sandbox,
-                                uid=sandbox_uid(slot)) as grader:
+                                uid=sandbox_uid(slot), workroot=Path(results).parent) as grader:
                 if grader.setup_errors:
                     emit(kind="note", text=f"{name}: a Setup cell failed: " + "; ".join(grader.setup_errors))
                 for ex_id in ids:

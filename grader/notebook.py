@@ -234,8 +234,9 @@ class NotebookGrader:
 
     def __init__(self, path: Path | str, *, cell_timeout: float = 60.0, kernel_name: str = "python3",
                  sources: dict[str, str] | None = None, course: Path | str | None = None,
-                 sandbox: Limits | None = None, uid: int = sandbox_uid(0)) -> None:
+                 sandbox: Limits | None = None, uid: int = sandbox_uid(0), workroot: Path | None = None) -> None:
         self.path = Path(path)
+        self.workroot = workroot  # where its kernel's folder goes (the class grader removes it, even after a kill)
         self.cell_timeout = cell_timeout
         self.kernel_name = kernel_name
         self.sources = dict(sources) if sources is not None else snapshot_sources()
@@ -297,7 +298,7 @@ class NotebookGrader:
     def _workdir(self) -> Path:
         """A fresh folder for this notebook's kernel: its home, its package folder, its sockets."""
         if self._work is None:
-            self._work = Path(tempfile.mkdtemp(prefix="grader-"))
+            self._work = Path(tempfile.mkdtemp(prefix="grader-", dir=self.workroot))
             (self._work / "home").mkdir()
             if self.sandbox is not None:
                 for path in (self._work, self._work / "home"):
