@@ -12,9 +12,6 @@ import pytest
 
 from grader.notebook import NotebookGrader, lesson_notebooks
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "hidden_id" in metafunc.fixturenames:
         metafunc.parametrize("hidden_id", sorted(e.id for e in metafunc.config._labkit_hidden))
@@ -31,8 +28,8 @@ def graders(request: pytest.FixtureRequest) -> Iterator[dict[str, NotebookGrader
 
 def test_hidden_check(request: pytest.FixtureRequest, graders: dict[str, NotebookGrader], hidden_id: str) -> None:
     lesson = hidden_id[:2]
-    name = lesson_notebooks(ROOT / "solutions").get(lesson)
-    assert name, f"no lesson {lesson} in solutions/ for hidden check {hidden_id}"
+    name = lesson_notebooks().get(lesson)
+    assert name, f"no lesson {lesson} in the lessons manifest for hidden check {hidden_id}"
     if name not in graders:
         folder = Path(request.config.getoption("--notebooks"))
         graders[name] = NotebookGrader(folder / name, cell_timeout=request.config.getoption("--cell-timeout")).__enter__()

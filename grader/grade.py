@@ -1,9 +1,11 @@
-"""Grade a whole class: ``python -m grader SUBMISSIONS_DIR [--out DIR] [--workers N] [--cell-timeout S]``.
+"""Grade a whole class: ``python -m grader SUBMISSIONS_DIR [--out DIR] [--workers N] [--sandbox none]``.
 
 ``SUBMISSIONS_DIR`` holds one folder per learner with their lesson notebooks, in any layout (nested
 folders, extra files and missing lessons are fine). Each learner is graded in a worker process of
 their own (one per core by default) with :class:`grader.notebook.NotebookGrader`, the same code as
-``pytest exercises_tests``. Writes into ``--out``:
+``pytest exercises_tests``; each of their kernels runs in a bubblewrap sandbox (:mod:`grader.sandbox`)
+unless ``--sandbox none``. The lessons come from the manifest ``labkit/exercises/lessons.json``.
+After every worker and sandbox is gone, writes (each file atomically) into ``--out``:
 
 * ``grades.csv``: one row per learner, a column per exercise (points), total, maximum, percentage;
 * ``feedback/<learner>.md``: per exercise, passed or not, points, and the message for the learner;
@@ -18,11 +20,15 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import json
 import multiprocessing
 import os
+import re
 import statistics
+import shutil
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -30,10 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nbformat
+
 from labkit.checks import PASSED, Exercise, exercises
 from .notebook import NotebookGrader, hidden_dir_from_env, lesson_notebooks, load_hidden_checks, snapshot_sources
+from .sandbox import Limits, SandboxMissing, require_sandbox, sandbox_uid
 
-__all__ = ["LearnerGrade", "grade_class", "find_notebook", "main"]
+__all__ = ["LearnerGrade", "grade_class", "find_notebook", "choose_notebook", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_GRADED = "not graded"
@@ -52,10 +61,18 @@ class LearnerGrade:
 
 
 # -- finding a learner's notebooks ------------------------------------------------------------
+def _notebooks(folder: Path, pattern: str) -> list[Path]:
+    """Notebooks under ``folder`` that really are in it: no checkpoints, no symlinks (to solutions/, say)."""
+    inside = folder.resolve()
+    return [p for p in folder.rglob(pattern)
+            if not any(part.startswith(".") or part in _SKIP_PARTS for part in p.relative_to(folder).parts)
+            and not any(q.is_symlink() for q in [p, *p.parents] if q.is_relative_to(folder) and q != folder)
+            and p.resolve().is_relative_to(inside) and p.is_file()]
+
+
 def find_notebook(folder: Path, name: str) -> Path | None:
     """The learner's copy of notebook ``name`` anywhere under ``folder`` (same name first, then same lesson)."""
-    found = [p for p in folder.rglob("*.ipynb")
-             if not any(part.startswith(".") or part in _SKIP_PARTS for part in p.relative_to(folder).parts)]
+    found = _notebooks(folder, "*.ipynb")
 
     def rank(p: Path) -> tuple[int, float]:
         return (len(p.relative_to(folder).parts), -p.stat().st_mtime)
@@ -64,6 +81,32 @@ def find_notebook(folder: Path, name: str) -> Path | None:
         if match:
             return sorted(match, key=rank)[0]
     return None
+
+
+def _attempted(path: Path, course: set[str]) -> int:
+    """How many code cells of ``path`` differ from the course's own (0: an untouched copy, or unreadable)."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+        return sum(1 for c in nb.cells if c.get("cell_type") == "code" and c.source.strip() not in course)
+    except Exception:  # noqa: BLE001 - an unreadable file has attempted nothing we can grade
+        return 0
+
+
+def choose_notebook(folder: Path, name: str, course: Path | None = None) -> tuple[Path | None, str | None]:
+    """The learner's notebook for lesson ``name``, and a warning when several match (the attempted one wins)."""
+    found = _notebooks(folder, name[:3] + "*.ipynb")
+    best = find_notebook(folder, name)
+    if len(found) < 2 or best is None:
+        return best, None
+    course = course or ROOT / "notebooks" / name
+    ours = ({c.source.strip() for c in nbformat.read(course, as_version=4).cells if c.get("cell_type") == "code"}
+            if course.exists() else set())
+    tried = {p: _attempted(p, ours) for p in found}
+    if tried[best] < max(tried.values()):
+        best = max(found, key=lambda p: (tried[p], p == best, -len(p.parts)))
+    others = ", ".join(f"`{p.relative_to(folder)}`" for p in sorted(found) if p != best)
+    return best, (f"{len(found)} notebooks match lesson {name[:2]}: graded `{best.relative_to(folder)}` "
+                  f"(the one with most cells of your own: {tried[best]}), not {others}")
 
 
 def _course_fingerprint(folders: Sequence[Path]) -> dict[str, str]:
@@ -79,7 +122,8 @@ def _course_fingerprint(folders: Sequence[Path]) -> dict[str, str]:
 
 # -- the worker: one learner, in its own process ----------------------------------------------
 def _grade_learner(folder: str, plan: list[tuple[str, list[str]]], cell_timeout: float,
-                   sources: dict[str, str], hidden: str | None, results: str, log: str) -> None:
+                   sources: dict[str, str], hidden: str | None, results: str, log: str,
+                   sandbox: Limits | None = None, slot: int = 0) -> None:
     """Grade every check of ``plan`` ([(notebook name, [check ids])]); append one JSON line per verdict."""
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
@@ -94,19 +138,24 @@ def _grade_learner(folder: str, plan: list[tuple[str, list[str]]], cell_timeout:
             out.flush()
 
         for name, ids in plan:
-            path = find_notebook(Path(folder), name)
+            path, warning = choose_notebook(Path(folder), name)
             emit(kind="notebook", name=name, path=str(path.relative_to(folder)) if path else None)
+            if warning:
+                emit(kind="note", text=warning)
             if path is None:
                 for ex_id in ids:
                     emit(kind="verdict", id=ex_id, status="missing",
                          message=f"{name} is not in the submission (no notebook of lesson {name[:2]} found)")
                 continue
-            with NotebookGrader(path, cell_timeout=cell_timeout, sources=sources) as grader:
+            with NotebookGrader(path, cell_timeout=cell_timeout, sources=sources, sandbox=sandbox,
+                                uid=sandbox_uid(slot), workroot=Path(results).parent) as grader:
                 if grader.setup_errors:
                     emit(kind="note", text=f"{name}: a Setup cell failed: " + "; ".join(grader.setup_errors))
                 for ex_id in ids:
                     r = grader.grade(ex_id)
                     emit(kind="verdict", id=ex_id, status=r.status, message=r.message)
+                for note in dict.fromkeys(grader.notes):
+                    emit(kind="note", text=note)
 
 
 def _kill_tree(pid: int) -> None:
@@ -126,11 +175,11 @@ def _kill_tree(pid: int) -> None:
 
 
 # -- the class run ----------------------------------------------------------------------------
-def _plan(solutions: Path, lessons: Sequence[str] | None = None) -> tuple[list[tuple[str, list[str]]], dict[str, Exercise]]:
-    """[(notebook name, [check ids])] for every lesson with checks; and every check by id."""
+def _plan(lessons: Sequence[str] | None = None) -> tuple[list[tuple[str, list[str]]], dict[str, Exercise]]:
+    """[(notebook name, [check ids])] for every lesson of the manifest with checks; and every check by id."""
     by_id = {e.id: e for e in exercises()}
     plan = []
-    for lesson, name in lesson_notebooks(solutions).items():
+    for lesson, name in lesson_notebooks().items():
         if lessons and lesson not in lessons:
             continue
         ids = [e.id for e in exercises(lesson)]
@@ -140,18 +189,24 @@ def _plan(solutions: Path, lessons: Sequence[str] | None = None) -> tuple[list[t
 
 
 def grade_class(submissions: Path, out: Path, *, workers: int | None = None, cell_timeout: float = 60.0,
-                learner_timeout: float = 900.0, hidden: Path | None = None, solutions: Path | None = None,
-                lessons: Sequence[str] | None = None, progress: bool = True) -> list[LearnerGrade]:
-    """Grade every learner folder in ``submissions``; write grades, feedback and JUnit XML into ``out``."""
+                learner_timeout: float = 900.0, hidden: Path | None = None, lessons: Sequence[str] | None = None,
+                progress: bool = True, sandbox: Limits | None = Limits()) -> list[LearnerGrade]:
+    """Grade every learner folder in ``submissions``; write grades, feedback and JUnit XML into ``out``.
+
+    ``sandbox=None`` grades without a sandbox: only for submissions you trust.
+    """
+    if sandbox is not None:
+        require_sandbox()
     hidden_checks = load_hidden_checks(hidden)
-    plan, by_id = _plan(solutions or ROOT / "solutions", lessons)
+    plan, by_id = _plan(lessons)
     sources = snapshot_sources()  # before any learner code runs
     watched = [ROOT / "labkit", ROOT / "grader", ROOT / "exercises_tests", ROOT / "solutions"] + ([hidden] if hidden else [])
     fingerprint = _course_fingerprint(watched)
     learners = sorted(p for p in submissions.iterdir()
                       if p.is_dir() and not p.name.startswith(".") and p.name not in _SKIP_PARTS)
-    for sub in ("feedback", "junit", "logs", "work"):
+    for sub in ("feedback", "junit", "logs"):
         (out / sub).mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="grader-results-"))  # the workers' verdicts, never in a sandbox
     workers = max(1, workers or os.cpu_count() or 1)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     ctx = multiprocessing.get_context(method)  # fork: workers reuse the grader's code already in memory
@@ -165,38 +220,42 @@ def grade_class(submissions: Path, out: Path, *, workers: int | None = None, cel
 
     grades: dict[str, LearnerGrade] = {}
     pending = list(learners)
-    running: dict[str, tuple[Any, float, float]] = {}
-    while pending or running:
-        while pending and len(running) < workers:
-            folder = pending.pop(0)
-            results = out / "work" / f"{folder.name}.jsonl"
-            results.unlink(missing_ok=True)
-            proc = ctx.Process(target=_grade_learner, daemon=False, args=(
-                str(folder), plan, cell_timeout, sources, str(hidden) if hidden else None, str(results),
-                str(out / "logs" / f"{folder.name}.log")))
-            proc.start()
-            running[folder.name] = (proc, time.monotonic(), time.monotonic() + learner_timeout)
-        time.sleep(0.05)
-        for name, (proc, started, deadline) in list(running.items()):
-            killed = False
-            if proc.is_alive():
-                if time.monotonic() < deadline:
-                    continue
-                _kill_tree(proc.pid)
-                killed = True
-            proc.join()
-            del running[name]
-            grade = _collect(name, out / "work" / f"{name}.jsonl", plan, proc.exitcode, killed, learner_timeout)
-            grade.seconds = time.monotonic() - started
-            changed = sorted(k for k, v in _course_fingerprint(watched).items() if fingerprint.get(k) != v)
-            changed += sorted(k for k in fingerprint if not Path(k).exists())
-            if changed:
-                grade.notes.append("INTEGRITY: course files changed while this submission was being graded: "
-                                   + ", ".join(changed) + ". Restore them (git) and grade in a container.")
-                fingerprint = _course_fingerprint(watched)
-            grades[name] = grade
-            if bar is not None:
-                bar.update(1)
+    running: dict[str, tuple[Any, float, float, int]] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                folder = pending.pop(0)
+                slot = min(set(range(workers)) - {r[3] for r in running.values()})  # its sandbox's user id
+                proc = ctx.Process(target=_grade_learner, daemon=False, args=(
+                    str(folder), plan, cell_timeout, sources, str(hidden) if hidden else None,
+                    str(scratch / f"{folder.name}.jsonl"), str(out / "logs" / f"{folder.name}.log"), sandbox, slot))
+                proc.start()
+                running[folder.name] = (proc, time.monotonic(), time.monotonic() + learner_timeout, slot)
+            time.sleep(0.05)
+            for name, (proc, started, deadline, _) in list(running.items()):
+                killed = False
+                if proc.is_alive():
+                    if time.monotonic() < deadline:
+                        continue
+                    _kill_tree(proc.pid)
+                    killed = True
+                proc.join()  # its sandboxes die with it (bwrap --die-with-parent)
+                del running[name]
+                grade = _collect(name, scratch / f"{name}.jsonl", plan, proc.exitcode, killed, learner_timeout)
+                grade.seconds = time.monotonic() - started
+                changed = sorted(k for k, v in _course_fingerprint(watched).items() if fingerprint.get(k) != v)
+                changed += sorted(k for k in fingerprint if not Path(k).exists())
+                if changed:
+                    grade.notes.append("INTEGRITY: course files changed while this submission was being graded: "
+                                       + ", ".join(changed) + ". Restore them (git) and grade in the sandbox.")
+                    fingerprint = _course_fingerprint(watched)
+                grades[name] = grade
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        for proc, *_ in running.values():
+            _kill_tree(proc.pid)
+        shutil.rmtree(scratch, ignore_errors=True)
     if bar is not None:
         bar.close()
     ordered = [grades[p.name] for p in learners]
@@ -204,6 +263,11 @@ def grade_class(submissions: Path, out: Path, *, workers: int | None = None, cel
     ignored = sorted(p.name for p in submissions.iterdir() if p.is_file())
     print(summary(ordered, plan, by_id, ignored=ignored, hidden=[e.id for e in hidden_checks]))
     return ordered
+
+
+def _printable(text: str) -> str:
+    """``text`` without control characters (they break XML and terminals), newlines and tabs kept."""
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "\N{REPLACEMENT CHARACTER}", text)
 
 
 def _collect(name: str, results: Path, plan: list[tuple[str, list[str]]], exitcode: int | None,
@@ -216,7 +280,7 @@ def _collect(name: str, results: Path, plan: list[tuple[str, list[str]]], exitco
         except ValueError:
             continue  # a line cut short when the worker was killed
         if record.get("kind") == "verdict":
-            grade.verdicts[record["id"]] = {"status": record["status"], "message": record["message"]}
+            grade.verdicts[record["id"]] = {"status": record["status"], "message": _printable(record["message"])}
         elif record.get("kind") == "notebook" and record.get("path"):
             grade.notebooks[record["name"]] = record["path"]
         elif record.get("kind") == "note":
@@ -252,20 +316,33 @@ def _totals(grade: LearnerGrade, by_id: dict[str, Exercise]) -> tuple[int, int]:
             sum(by_id[i].points for i in grade.verdicts))
 
 
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _write_outputs(grades: list[LearnerGrade], plan: list[tuple[str, list[str]]],
                    by_id: dict[str, Exercise], out: Path) -> None:
     cols = _columns(plan)
-    with open(out / "grades.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["learner", *cols, "total", "max", "percent", "notes"])
-        for g in grades:
-            total, most = _totals(g, by_id)
-            row = [sum(_points(g, i, by_id) for i in ids) for ids in cols.values()]
-            writer.writerow([g.name, *row, total, most, f"{100 * total / most:.1f}" if most else "", " | ".join(g.notes)])
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["learner", *cols, "total", "max", "percent", "notes"])
     for g in grades:
-        (out / "feedback" / f"{g.name}.md").write_text(feedback(g, plan, by_id), encoding="utf-8")
-        ET.ElementTree(junit(g, plan, by_id)).write(out / "junit" / f"{g.name}.xml", encoding="utf-8",
-                                                    xml_declaration=True)
+        total, most = _totals(g, by_id)
+        row = [sum(_points(g, i, by_id) for i in ids) for ids in cols.values()]
+        writer.writerow([g.name, *row, total, most, f"{100 * total / most:.1f}" if most else "", " | ".join(g.notes)])
+    for g in grades:
+        _atomic_write(out / "feedback" / f"{g.name}.md", feedback(g, plan, by_id).encode("utf-8"))
+        _atomic_write(out / "junit" / f"{g.name}.xml",
+                      ET.tostring(junit(g, plan, by_id), encoding="utf-8", xml_declaration=True))
+    _atomic_write(out / "grades.csv", table.getvalue().encode("utf-8"))
 
 
 _ICON = {PASSED: "✅", "not attempted": "⏳", "missing": "⚠️", "timeout": "⌛", NOT_GRADED: "⛔"}
@@ -352,17 +429,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seconds for one learner's whole submission; then it is stopped (default: 900)")
     parser.add_argument("--hidden", type=Path, default=hidden_dir_from_env(),
                         help="folder of hidden checks (default: $LABKIT_HIDDEN)")
-    parser.add_argument("--solutions", type=Path, default=ROOT / "solutions",
-                        help="which lessons exist (default: the course's solutions/)")
+    parser.add_argument("--sandbox", choices=["bwrap", "none"], default="bwrap",
+                        help="bwrap (default): each learner's kernels in a bubblewrap sandbox; none: no sandbox, "
+                             "for submissions you trust (their code can then read and change anything you can)")
+    parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb,
+                        help=f"memory per process in the sandbox (default: {Limits.memory_mb})")
     parser.add_argument("--lessons", nargs="+", metavar="NN", default=None,
                         help="grade only these lessons, e.g. --lessons 00 01 (default: every lesson)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         parser.error(f"{args.submissions} is not a folder")
-    grade_class(args.submissions, args.out, workers=args.workers, cell_timeout=args.cell_timeout,
-                learner_timeout=args.learner_timeout, hidden=args.hidden, solutions=args.solutions,
-                lessons=args.lessons, progress=not args.no_progress)
+    if args.sandbox == "none":
+        print("WARNING: --sandbox none: learners' code runs with your permissions, can read the hidden checks and "
+              "solutions, use the network and outlive the grader; sealed checks still run out of its reach",
+              file=sys.stderr)
+    try:
+        grade_class(args.submissions, args.out, workers=args.workers, cell_timeout=args.cell_timeout,
+                    learner_timeout=args.learner_timeout, hidden=args.hidden,
+                    sandbox=Limits(memory_mb=args.memory_mb) if args.sandbox == "bwrap" else None,
+                    lessons=args.lessons, progress=not args.no_progress)
+    except SandboxMissing as exc:
+        parser.exit(2, f"python -m grader: error: {exc}\n")
     print(f"\nwrote {args.out / 'grades.csv'}, {args.out / 'feedback'}/, {args.out / 'junit'}/")
     return 0
 

@@ -55,6 +55,8 @@ class Exercise:
     points: int
     timeout: float
     cell_hint: str
+    sealed: bool = False
+
 
     @property
     def lesson(self) -> str:
@@ -64,19 +66,21 @@ class Exercise:
 _REGISTRY: dict[str, Exercise] = {}
 
 
-def exercise(id: str, *, target: str, points: int = 1, timeout: float = 30.0,
-             cell_hint: str = "") -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+def exercise(id: str, *, target: str, points: int = 1, timeout: float = 30.0, cell_hint: str = "",
+             sealed: bool = False) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
     """Register ``check(answer)`` (a plain or ``async`` function) as the check of exercise ``id``.
 
     ``target`` is the name the learner defines in the notebook. ``cell_hint`` names the cell to run
-    when the name is missing (defaults to "the cell under the exercise's heading").
+    when the name is missing (defaults to "the cell under the exercise's heading"). ``sealed=True``
+    says the check gives ``answer`` only plain data and functions and reads back only plain data, so
+    the class grader can run it in its own process, out of the learner's reach.
     """
 
     def register(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if id in _REGISTRY and _REGISTRY[id].check.__qualname__ != fn.__qualname__:
             raise ValueError(f"exercise {id!r} is registered twice")
         _REGISTRY[id] = Exercise(id, target, fn, points, timeout,
-                                 cell_hint or f"the cell that defines `{target}`")
+                                 cell_hint or f"the cell that defines `{target}`", sealed)
         return fn
 
     return register

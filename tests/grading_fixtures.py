@@ -5,7 +5,9 @@ Used by tests/test_grade.py; also a script, to time the grader on a bigger class
     python tests/grading_fixtures.py /tmp/class20 --copies 20
 
 Each learner is a folder; EXPECTED maps it to the points it must get (public check ``00.greet``
-worth 1, plus the hidden check ``00.greet:unicode`` worth 1 from ``grading_hidden/``).
+worth 1, plus the hidden check ``00.greet:unicode`` worth 1 from ``grading_hidden/``). ATTACKS are
+learners who try to get points without solving anything, one per kind of attack the grader defends
+against; each knows the course's, the submissions' and the output's paths (the worst case).
 """
 
 from __future__ import annotations
@@ -33,10 +35,140 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "hangs_in_setup_loop": (1, 1),
     "hangs_in_setup_sleep": (1, 1),
     "hangs_when_called": (0, 1),
-    "ignores_interrupt": (1, 1),
+    "ignores_interrupt": (0, 0),
     "raises_in_setup": (1, 1),
     "megabytes_of_output": (1, 1),
     "lost_cell_tags": (1, 1),
+    "helper_cell": (1, 1),
+    "duplicate_notebooks": (1, 1),
+}
+
+# attack kind -> what it tries; every one must earn 0 and leave every other learner's files and grades alone
+ATTACKS: dict[str, str] = {
+    "attack_forge_verdict": "print and rewrite verdict lines, replace labkit's checks, read the cell sources",
+    "attack_results_file": "find the grader's files through /proc and write forged verdicts into them",
+    "attack_outlive_kernel": "leave a process behind that rewrites grades.csv and the feedback after grading",
+    "attack_read_hidden": "find the hidden checks' source and leak it through an exception message",
+    "attack_persist": "drop a .pth into site-packages and edit the course's check files",
+    "attack_overwrite_others": "overwrite the other learners' notebooks before they are graded",
+    "attack_memory": "hold 3 GB of memory, then define a correct answer",
+    "attack_output_flood": "os.write hundreds of megabytes to the terminal, then define a correct answer",
+    "attack_solutions": "exec the instructor's solution read from disk, and hand in a symlink to it",
+    "attack_disable_check": "patch the check from inside the learner's own function when it is called",
+}
+EXPECTED.update({kind: (0, 0) for kind in ATTACKS})
+MARKER = "grader-attack-marker"  # in the command line of every process an attack leaves behind
+
+_ATTACK_CODE: dict[str, str] = {
+    "attack_forge_verdict": "",  # FORGERY, below
+    "attack_results_file": r'''
+import glob, json, os
+forged = json.dumps({"kind": "verdict", "id": "00.greet", "status": "passed", "message": ""})
+for fd in glob.glob("/proc/*/fd/*"):
+    try:
+        target = os.readlink(fd)
+        if target.endswith((".jsonl", ".csv", ".log")):
+            os.unlink(target)
+            with open(target, "w") as f:
+                f.write(forged + "\n")
+    except OSError:
+        pass
+for path in glob.glob("{out}/**", recursive=True):
+    try:
+        with open(path, "a") as f:
+            f.write(forged)
+    except OSError:
+        pass
+''',
+    "attack_outlive_kernel": r'''
+import subprocess, sys
+code = """
+import glob, time
+for _ in range(300):
+    for path in ["{out}/grades.csv", *glob.glob("{out}/feedback/*.md")]:
+        try:
+            open(path, "w").write("learner,00.greet,total\\nattack_outlive_kernel,1,2\\n")
+        except OSError:
+            pass
+    time.sleep(0.1)
+"""
+subprocess.Popen([sys.executable, "-c", code, "MARKER"], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+''',
+    "attack_read_hidden": r'''
+import glob, os
+found = [os.environ.get("LABKIT_HIDDEN", "")]
+for cmd in glob.glob("/proc/*/cmdline"):
+    try:
+        found.append(open(cmd, "rb").read().decode(errors="replace"))
+    except OSError:
+        pass
+for path in ["{hidden}/lesson00_hidden.py", *glob.glob("{root}/tests/*hidden*/*.py")]:
+    try:
+        found.append(open(path).read())
+    except OSError:
+        pass
+def greet(name):
+    raise RuntimeError("LEAK " + " ".join(found))
+''',
+    "attack_persist": r'''
+import site, sys, glob
+for folder in [*site.getsitepackages(), "{root}/labkit"]:
+    try:
+        open(folder + "/zz_attack.pth", "w").write("import builtins\n")
+    except OSError:
+        pass
+for path in glob.glob("{root}/labkit/exercises/*.py") + ["{root}/labkit/checks.py"]:
+    try:
+        open(path, "a").write("\n# attacked\n")
+    except OSError:
+        pass
+''',
+    "attack_overwrite_others": r'''
+import glob
+for path in glob.glob("{submissions}/**/*.ipynb", recursive=True):
+    if "attack_overwrite_others" not in path:
+        try:
+            open(path, "w").write("{}")
+        except OSError:
+            pass
+''',
+    "attack_memory": r'''
+hoard = bytearray(3 * 1024 ** 3)
+def greet(name):
+    return f"Hello, {name}!"
+''',
+    "attack_output_flood": r'''
+import os
+chunk = b"x" * (1 << 20)
+for _ in range(400):
+    os.write(1, chunk)
+    os.write(2, chunk)
+def greet(name):
+    return f"Hello, {name}!"
+''',
+    "attack_solutions": r'''
+import glob, json
+for path in ["{root}/solutions/00_welcome.ipynb", *glob.glob("/*/*/solutions/00_welcome.ipynb")]:
+    try:
+        cells = json.load(open(path))["cells"]
+    except OSError:
+        continue
+    for cell in cells:
+        if "exercise:00.greet" in cell["metadata"].get("tags", []):
+            exec("".join(cell["source"]))
+''',
+    "attack_disable_check": r'''
+import sys
+def greet(name):
+    frame = sys._getframe(1)
+    while frame is not None:  # make every check above this call pass whatever it compares
+        frame.f_globals["expect"] = lambda *args, **kwargs: None
+        frame = frame.f_back
+    import labkit.checks
+    labkit.checks.expect = lambda *args, **kwargs: None
+    return "no greeting"
+''',
 }
 
 FORGERY = r'''
@@ -95,12 +227,31 @@ def _with_setup(extra: str) -> nbformat.NotebookNode:
     return nb
 
 
-def build_learner(kind: str, folder: Path) -> None:
-    """Write learner ``kind``'s submission into ``folder`` (created)."""
+def _stub_with(code: str) -> nbformat.NotebookNode:
+    """The untouched learner notebook with ``code`` run in the exercise cell, before the stub."""
+    nb = nbformat.read(ROOT / "notebooks" / NOTEBOOK, as_version=4)
+    cell = _cell(nb, "exercise:00.greet")
+    cell.source = code + "\n" + cell.source if "def greet" not in code else code
+    return nb
+
+
+def build_learner(kind: str, folder: Path, paths: dict[str, str] | None = None) -> None:
+    """Write learner ``kind``'s submission into ``folder`` (created); ``paths`` (root, submissions, out,
+    hidden) are what an attacker is assumed to know."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / NOTEBOOK
     nb: nbformat.NotebookNode | None = None
-    if kind == "full_marks":
+    known = {"root": str(ROOT), "submissions": str(folder.parent), "out": "/nonexistent", "hidden": str(HIDDEN),
+             **(paths or {})}
+    if kind in ATTACKS:
+        code = FORGERY if kind == "attack_forge_verdict" else _ATTACK_CODE[kind]
+        for key, value in known.items():
+            code = code.replace("{" + key + "}", value)
+        nb = _stub_with(code.replace("MARKER", MARKER))
+        if kind == "attack_solutions":
+            (folder / "course").symlink_to(ROOT / "solutions", target_is_directory=True)
+            (folder / "00_welcome (1).ipynb").symlink_to(ROOT / "solutions" / NOTEBOOK)
+    elif kind == "full_marks":
         # As downloaded from a hub: nested folder, checkpoints and stray files around it.
         (folder / "notes.txt").write_text("my notes\n")
         (folder / "course" / "notebooks" / ".ipynb_checkpoints").mkdir(parents=True, exist_ok=True)
@@ -121,33 +272,43 @@ def build_learner(kind: str, folder: Path) -> None:
         (folder / "01_something_else.ipynb").write_text("{}")
     elif kind == "forged_verdict":
         nb = nbformat.read(ROOT / "notebooks" / NOTEBOOK, as_version=4)
-        _cell(nb, "setup").source += "\n" + FORGERY
+        _cell(nb, "setup").source += "\n" + FORGERY  # the grader runs the course's Setup cells, not this one
     elif kind == "hangs_in_setup_loop":
         nb = _with_setup("while True:\n    pass")
     elif kind == "hangs_in_setup_sleep":
         nb = _with_setup("import time\ntime.sleep(10**6)")
     elif kind == "ignores_interrupt":
-        nb = _with_setup("import time\nwhile True:\n    try:\n        time.sleep(100)\n"
-                         "    except KeyboardInterrupt:\n        pass")
+        nb = _with_greet('    return f"Hello, {name}!"\nimport time\nwhile True:\n    try:\n        time.sleep(100)\n'
+                         '    except KeyboardInterrupt:\n        pass')
     elif kind == "hangs_when_called":
         nb = _with_greet('    while name == "Grace":\n        pass\n    return f"Hello, {name}!"')
     elif kind == "raises_in_setup":
         nb = _with_setup("import labkit_that_does_not_exist")
     elif kind == "megabytes_of_output":
-        nb = _with_setup("for _ in range(50):\n    print('x' * 100_000)")
-    elif kind == "lost_cell_tags":
+        nb = _with_greet('    return f"Hello, {name}!"\nfor _ in range(50):\n    print("x" * 100_000)')
+    elif kind == "lost_cell_tags":  # pasted into a new notebook: no cell has a tag any more
         nb = _solution()
-        _cell(nb, "exercise:00.greet").metadata["tags"] = []
+        for cell in nb.cells:
+            cell.metadata["tags"] = []
+    elif kind == "helper_cell":  # the answer calls a helper defined in an untagged cell of the learner's own
+        nb = _with_greet("    return _hello(name)")
+        index = nb.cells.index(_cell(nb, "exercise:00.greet"))
+        nb.cells.insert(index, nbformat.v4.new_code_cell('def _hello(who):\n    return f"Hello, {who}!"\n\n'
+                                                         'print(_hello("me"))'))
+    elif kind == "duplicate_notebooks":  # an old untouched copy keeps the exact name; the solved one is "(1)"
+        shutil.copy(ROOT / "notebooks" / NOTEBOOK, target)
+        target = folder / "00_welcome (1).ipynb"
+        nb = _solution()
     else:
         raise ValueError(f"unknown learner kind {kind!r}")
     if nb is not None:
         nbformat.write(nb, target)
 
 
-def build_class(dest: Path, kinds: list[str] | None = None) -> Path:
+def build_class(dest: Path, kinds: list[str] | None = None, paths: dict[str, str] | None = None) -> Path:
     """One folder per learner kind under ``dest``."""
     for kind in kinds or list(EXPECTED):
-        build_learner(kind, dest / kind)
+        build_learner(kind, dest / kind, paths)
     return dest
 
 

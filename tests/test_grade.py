@@ -1,18 +1,25 @@
-"""grader.grade: a class of lesson-00 submissions (every way a hand-in can go wrong) gets exact points."""
+"""grader.grade: a class of lesson-00 submissions (every way a hand-in can go wrong, and every kind of attack)
+gets exact points, in the sandbox; no attack touches another learner's files or grades."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
+import site
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import nbformat
+import psutil
 import pytest
 
 from apps import ROOT
-from grading_fixtures import EXPECTED, HIDDEN, build_class, build_learner
+from grading_fixtures import ATTACKS, EXPECTED, HIDDEN, MARKER, build_class, build_learner
 from grader.grade import find_notebook
 
 
@@ -22,20 +29,41 @@ def run_grade(submissions: Path, out: Path, *extra: str) -> subprocess.Completed
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+def fingerprint(folder: Path) -> dict[str, str]:
+    """Hash of every file under ``folder`` (symlinks by target)."""
+    return {str(p.relative_to(folder)): os.readlink(p) if p.is_symlink() else hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_symlink() or p.is_file()}
+
+
+def attack_processes() -> list[int]:
+    """Processes an attack left behind (their command line carries the marker)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if MARKER in " ".join(proc.info["cmdline"] or []) and proc.pid != os.getpid():
+            found.append(proc.pid)
+    return found
+
+
 @pytest.fixture(scope="module")
-def class_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def class_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, Any]]:
     base = tmp_path_factory.mktemp("class")
-    build_class(base / "submissions")
+    out = base / "out"
+    build_class(base / "submissions", paths={"out": str(out), "submissions": str(base / "submissions")})
     (base / "submissions" / "stray_upload.zip").write_bytes(b"PK")
-    done = run_grade(base / "submissions", base / "out", "--hidden", str(HIDDEN))
+    before = {"submissions": fingerprint(base / "submissions"), "labkit": fingerprint(ROOT / "labkit"),
+              "site": sorted(str(p) for d in site.getsitepackages() for p in Path(d).glob("*.pth"))}
+    done = run_grade(base / "submissions", out, "--hidden", str(HIDDEN))
     assert done.returncode == 0, done.stderr[-3000:]
-    return base / "out", done.stdout
+    before["grades"] = (out / "grades.csv").read_bytes()
+    before["after"] = {"submissions": fingerprint(base / "submissions"), "labkit": fingerprint(ROOT / "labkit"),
+                       "site": sorted(str(p) for d in site.getsitepackages() for p in Path(d).glob("*.pth"))}
+    return out, done.stdout, before
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_every_learner_gets_exactly_their_points(class_run):
-    out, _ = class_run
+    out, _, _ = class_run
     rows = {r["learner"]: r for r in csv.DictReader(open(out / "grades.csv", encoding="utf-8"))}
     assert set(rows) == set(EXPECTED)
     got = {name: (int(r["00.greet"]), int(r["total"]), int(r["max"])) for name, r in rows.items()}
@@ -46,13 +74,13 @@ def test_every_learner_gets_exactly_their_points(class_run):
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_feedback_junit_and_summary_are_written(class_run):
-    out, stdout = class_run
+    out, stdout, _ = class_run
     for name in EXPECTED:
         assert (out / "feedback" / f"{name}.md").exists()
         suite = ET.parse(out / "junit" / f"{name}.xml").getroot()
         assert [c.get("name") for c in suite.iter("testcase")] == ["00.greet", "00.greet:unicode"]
     forged = (out / "feedback" / "forged_verdict.md").read_text(encoding="utf-8")
-    assert "altered" in forged and "Score: 0 / 2" in forged
+    assert "not attempted" in forged and "Score: 0 / 2" in forged
     assert "not in the submission" in (out / "feedback" / "missing_lesson.md").read_text(encoding="utf-8")
     assert "not a readable notebook" in (out / "feedback" / "corrupted_file.md").read_text(encoding="utf-8")
     partly = ET.parse(out / "junit" / "partly_solved.xml").getroot()
@@ -84,3 +112,52 @@ def test_find_notebook_prefers_the_real_file_over_checkpoints_and_copies(tmp_pat
     (tmp_path / "deep" / "er" / "00_welcome.ipynb").unlink()
     assert find_notebook(tmp_path, "00_welcome.ipynb") == tmp_path / "x" / "00_welcome (1).ipynb"
     assert find_notebook(tmp_path, "02_missing.ipynb") is None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_attacks_earn_nothing_and_touch_no_one_else(class_run):
+    out, _, seen = class_run
+    rows = {r["learner"]: r for r in csv.DictReader(open(out / "grades.csv", encoding="utf-8"))}
+    assert {name: rows[name]["total"] for name in ATTACKS} == {name: "0" for name in ATTACKS}
+    # nothing outlives the grader: a left-behind process would rewrite grades.csv and the feedback
+    deadline = time.monotonic() + 10
+    while attack_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert attack_processes() == []
+    assert (out / "grades.csv").read_bytes() == seen["grades"]
+    # no learner's files, course file or site-packages entry changed; no note blames anyone
+    assert seen["after"] == {k: seen[k] for k in ("submissions", "labkit", "site")}
+    assert not any("INTEGRITY" in r["notes"] for r in rows.values())
+    feedback = {p.name: p.read_text(encoding="utf-8") for p in (out / "feedback").iterdir()}
+    hidden_source = (HIDDEN / "lesson00_hidden.py").read_text(encoding="utf-8")
+    assert "Łukasz" in hidden_source and not any("Łukasz" in text for text in feedback.values())
+    assert "raised MemoryError" in feedback["attack_memory.md"]
+    assert (out / "logs" / "attack_output_flood.log").stat().st_size <= 64 * 1024 * 1024
+    assert "returned 'no greeting'" in feedback["attack_disable_check.md"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_honest_learners_keep_their_marks_and_get_notes(class_run):
+    out, _, _ = class_run
+    rows = {r["learner"]: r for r in csv.DictReader(open(out / "grades.csv", encoding="utf-8"))}
+    assert "graded `00_welcome (1).ipynb`" in rows["duplicate_notebooks"]["notes"]
+    assert "graded the cell that defines `greet`" in rows["lost_cell_tags"]["notes"]
+    assert rows["helper_cell"]["total"] == "2" and rows["helper_cell"]["notes"] == ""
+
+
+def test_a_machine_without_bubblewrap_gets_an_error_naming_the_install(tmp_path):
+    (tmp_path / "sub" / "ada").mkdir(parents=True)
+    done = subprocess.run([sys.executable, "-m", "grader", str(tmp_path / "sub"), "--out", str(tmp_path / "out")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": str(tmp_path)})
+    assert done.returncode == 2
+    assert "apt-get install bubblewrap" in done.stderr and "--sandbox none" in done.stderr
+    assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+def test_the_lessons_manifest_is_up_to_date():
+    done = subprocess.run([sys.executable, "-m", "authoring.manifest", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from ..checks import exercise, expect
 
 
-@exercise("00.greet", target="greet", points=1, timeout=5)
+@exercise("00.greet", target="greet", points=1, timeout=5, sealed=True)
 def check_greet(greet: Callable[[str], str]) -> None:
     """`greet(name)` returns 'Hello, <name>!' for any name."""
     for name in ("Ada", "Grace", "async world"):

@@ -70,7 +70,7 @@ async def _call(name: str, make: Callable[[], Any], waiting_on: str,
 
 # -- 01.fetch_all --------------------------------------------------------------------------------
 
-@exercise("01.fetch_all", target="fetch_all", points=2, timeout=30)
+@exercise("01.fetch_all", target="fetch_all", points=2, timeout=30, sealed=True)
 async def check_fetch_all(fetch_all: Callable[..., Awaitable[Any]]) -> None:
     """`await fetch_all(fetch, ids)` runs every `fetch(i)` at once; results follow the order of `ids`."""
     ids = [7, 3, 9, 1, 5]
@@ -122,7 +122,7 @@ async def check_fetch_all(fetch_all: Callable[..., Awaitable[Any]]) -> None:
 
 # -- 01.with_timeout -----------------------------------------------------------------------------
 
-@exercise("01.with_timeout", target="with_timeout", points=2, timeout=30)
+@exercise("01.with_timeout", target="with_timeout", points=2, timeout=30, sealed=True)
 async def check_with_timeout(with_timeout: Callable[..., Awaitable[Any]]) -> None:
     """`await with_timeout(fetch, i, seconds, default)`: the result in time, else `default` (and the call cancelled)."""
     slow_seconds = 30.0
@@ -162,7 +162,7 @@ async def check_with_timeout(with_timeout: Callable[..., Awaitable[Any]]) -> Non
 
 # -- 01.fastest ----------------------------------------------------------------------------------
 
-@exercise("01.fastest", target="fastest", points=3, timeout=30)
+@exercise("01.fastest", target="fastest", points=3, timeout=30, sealed=True)
 async def check_fastest(fastest: Callable[..., Awaitable[Any]]) -> None:
     """`await fastest(fetchers)`: the first result to arrive; every other call cancelled and finished."""
     # The winner is third in the list; the others take 5 s, 30 s, or forever.

@@ -1,0 +1,69 @@
+"""grader.channel: a sealed check calls the learner's function across a socket and reaches the right verdict."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import nbformat
+import pytest
+
+from apps import ROOT
+from grader.channel import Peer
+from labkit.checks import run_check
+
+WRONG = {
+    "greet": "def greet(name):\n    raise NotImplementedError()\n",
+    "fetch_all": "async def fetch_all(fetch, ids):\n    return [await fetch(i) for i in ids]\n",
+    "with_timeout": "async def with_timeout(fetch, i, seconds, default):\n    return default\n",
+    "fastest": "async def fastest(fetchers):\n    return await fetchers[2]()\n",
+}
+
+
+def solutions() -> dict[str, Any]:
+    """The solutions of lessons 00 and 01, defined in a namespace of their own."""
+    ns: dict[str, Any] = {}
+    for name in ("00_welcome.ipynb", "01_async_fundamentals.ipynb"):
+        for cell in nbformat.read(ROOT / "solutions" / name, as_version=4).cells:
+            if any(t.startswith("exercise:") for t in cell.metadata.get("tags", [])):
+                exec("import asyncio\n" + cell.source, ns)
+    return ns
+
+
+@pytest.fixture
+def across() -> Iterator[Any]:
+    """``across(namespace)``: the namespace's functions as the grader's side of a channel sees them."""
+    peers: list[Peer] = []
+
+    def offer(ns: dict[str, Any]) -> dict[str, Any]:
+        a, b = socket.socketpair()
+        agent, grader = Peer(a, agent=True), Peer(b, agent=False)
+        peers.extend([agent, grader])
+        agent.send({"op": "hello", "names": {n: agent.encode(ns[n]) for n in WRONG}})
+        return {n: grader.decode(v) for n, v in grader.hello.result(10)["names"].items()}
+
+    yield offer
+    for peer in peers:
+        peer.close()
+    for peer in peers:
+        peer.join()
+    assert not [t for t in threading.enumerate() if t.name.startswith("grader-channel")]
+
+
+@pytest.mark.parametrize("ex_id", ["00.greet", "01.fetch_all", "01.with_timeout", "01.fastest"])
+def test_solutions_pass_and_wrong_answers_fail_across_the_channel(across, ex_id):
+    target = ex_id.split(".")[1]
+    assert run_check(ex_id, across(solutions())).passed
+    ns: dict[str, Any] = {}
+    exec("import asyncio\n" + WRONG[target], ns)
+    wrong = run_check(ex_id, across({**solutions(), target: ns[target]}))
+    assert wrong.status == ("not attempted" if target == "greet" else "failed"), wrong
+
+
+def test_an_exception_crosses_with_its_type_and_the_learners_line(across):
+    ns: dict[str, Any] = {}
+    exec(compile("def greet(name):\n    return name.nope()\n", "/tmp/ipykernel_1/2.py", "exec"), ns)
+    result = run_check("00.greet", across({**solutions(), "greet": ns["greet"]}))
+    assert result.status == "error" and "AttributeError" in result.message and "in `greet`" in result.message
