@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import hmac
 import importlib.util
 import inspect
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import sys
@@ -156,10 +158,12 @@ def snapshot_sources(exercises: Iterable[Exercise] | None = None) -> dict[str, s
 
 # The code injected into the learner's kernel to compute the verdict of a check that is not sealed. It runs
 # the grader's copy of labkit/checks.py and of the check's module in fresh modules, then prints the verdict.
-# Code in the kernel can forge this line: only sealed checks are out of the learner's reach.
+# The line carries an HMAC keyed with a secret drawn for this one check cell, so a verdict printed in advance
+# (by a learner's cell or function) does not count. Code that reads this cell's source while it runs (an
+# input transformer, an audit hook) can still forge it: only sealed checks are out of the learner's reach.
 _VERDICT_CODE = r'''
-def _labkit_grader_verdict(ex_id, sources):
-    import sys, types
+def _labkit_grader_verdict(ex_id, sources, key):
+    import hashlib, hmac, sys, types
     from IPython import get_ipython
     saved = sys.modules.get("labkit.checks")
     fresh = types.ModuleType("labkit.checks")
@@ -182,11 +186,30 @@ def _labkit_grader_verdict(ex_id, sources):
     finally:
         if saved is not None:
             sys.modules["labkit.checks"] = saved
-    sys.stdout.write("\nLABKIT-RESULT:" + body + "\n")
+    signature = hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
+    sys.stdout.write("\nLABKIT-RESULT:" + signature + ":" + body + "\n")
     sys.stdout.flush()
-_labkit_grader_verdict(%r, %r)
+_labkit_grader_verdict(%r, %r, %r)
 del _labkit_grader_verdict
 '''
+
+
+def read_verdict(text: str, ex: Exercise, key: str) -> Result | None:
+    """The last verdict line in ``text`` for ``ex`` whose signature matches ``key``; forged lines are ignored."""
+    for line in reversed(text.splitlines()):
+        if not line.startswith("LABKIT-RESULT:"):
+            continue
+        signature, _, body = line[len("LABKIT-RESULT:"):].partition(":")
+        expected = hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature, expected):
+            continue
+        try:
+            data = json.loads(body)
+            if data.get("id") == ex.id:
+                return Result(ex.id, str(data["status"]), str(data.get("message", "")), 0, ex.points)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+    return None
 
 
 class _KernelManager(AsyncKernelManager):
@@ -492,20 +515,16 @@ class NotebookGrader:
 
     def _check_in_kernel(self, ex: Exercise) -> Result | str:
         """The verdict of a check run inside the kernel (read from its output), or why there is none."""
-        cell = nbformat.v4.new_code_cell(_VERDICT_CODE % (ex.id, self._verdict_sources(ex)))
+        key = secrets.token_hex(16)  # drawn now, after every learner cell has run
+        cell = nbformat.v4.new_code_cell(_VERDICT_CODE % (ex.id, self._verdict_sources(ex), key))
         error = self._execute(cell, len(self._client.nb.cells), max(self.cell_timeout, ex.timeout + 10))
         self._restart_if_stuck()
         if error and "was interrupted" in error:
             return f"the check did not finish in time: {error}"
         text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-        for line in reversed(text.splitlines()):
-            if line.startswith("LABKIT-RESULT:"):
-                try:
-                    data = json.loads(line[len("LABKIT-RESULT:"):])
-                    if data.get("id") == ex.id:
-                        return Result(ex.id, str(data["status"]), str(data.get("message", "")), 0, ex.points)
-                except (ValueError, TypeError, KeyError, AttributeError):
-                    continue
+        found = read_verdict(text, ex, key)
+        if found is not None:
+            return found
         why = error or ("no verdict came back: does your code replace `print`, `sys.stdout` or labkit itself? "
                         "Output was: " + text[-300:])
         return f"the check could not run: {why}"

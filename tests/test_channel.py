@@ -67,3 +67,20 @@ def test_an_exception_crosses_with_its_type_and_the_learners_line(across):
     exec(compile("def greet(name):\n    return name.nope()\n", "/tmp/ipykernel_1/2.py", "exec"), ns)
     result = run_check("00.greet", across({**solutions(), "greet": ns["greet"]}))
     assert result.status == "error" and "AttributeError" in result.message and "in `greet`" in result.message
+
+
+def test_an_unsealed_verdict_counts_only_with_this_cells_signature() -> None:
+    import hashlib
+    import hmac
+
+    from grader.notebook import read_verdict
+    from labkit.checks import get_exercise
+
+    ex = get_exercise("02.create_app")
+    body = '{"id": "02.create_app", "status": "passed", "message": ""}'
+    good = hmac.new(b"k" * 32, body.encode(), hashlib.sha256).hexdigest()
+    forged = hmac.new(b"guess", body.encode(), hashlib.sha256).hexdigest()
+    assert read_verdict(f"LABKIT-RESULT:{forged}:{body}\n", ex, "k" * 32) is None
+    assert read_verdict(f"LABKIT-RESULT:{body}\n", ex, "k" * 32) is None, "an unsigned line (the old form) is refused"
+    found = read_verdict(f"noise\nLABKIT-RESULT:{good}:{body}\nLABKIT-RESULT:{forged}:{body}\n", ex, "k" * 32)
+    assert found is not None and found.status == "passed"
