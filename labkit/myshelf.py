@@ -229,6 +229,14 @@ PARTS: tuple[Part, ...] = (
     Part("fetch_details", "03", "details", "bookshelf.fanout:fetch_details_sequential",
          "it asks the services one after another"),
     Part("with_retries", "03", "retries", "labkit.standins:call_once", "one attempt, never a retry"),
+    Part("search_titles", "04", "search", "labkit.standins:search_exact_case",
+         "it matches the title's case exactly"),
+    Part("add_to_shelf", "04", "shelf", "labkit.standins:add_or_keep",
+         "a book already on the shelf keeps its entry, no 409"),
+    Part("move_between_lists", "04", "moves", "labkit.standins:move_nothing",
+         "it reads the entries back and moves nothing"),
+    Part("offload", "05", "offload", "labkit.standins:run_inline",
+         "it runs the work on the event loop, blocking it"),
 )
 """Every part of the app a learner writes, in lesson order (later lessons add theirs here)."""
 
