@@ -3,7 +3,7 @@
 | stage | adds |
 | --- | --- |
 | 3 | catalogue (in memory), ``/books/{id}/details`` fan-out, ``/books/{id}/price``; the shared HTTP client |
-| 4 | the SQLite database (aiosqlite, WAL): catalogue from the ``books`` table, ``/shelf`` CRUD |
+| 4 | the SQLite database (aiosqlite, WAL): catalogue from the ``books`` table, ``/titles``, ``/shelf`` CRUD |
 | 5 | ``/books/{id}/similar`` (CPU work in a thread), ``/health/loop`` (event-loop lag monitor) |
 | 6 | ``/jobs/refresh-ratings`` (queue + worker tasks), cached ratings as the details fallback |
 
@@ -25,11 +25,12 @@ from fastapi.responses import JSONResponse
 
 from .catalogue import MemoryCatalogue, load_books
 from .clients import TimedASGITransport, make_client
-from .db import Shelf, SqliteCatalogue, connect, seed_books
+from .db import Shelf, SqliteCatalogue, add_to_shelf, connect, move_between_lists, search_titles, seed_books
 from .errors import install_error_handlers
 from .fanout import UpstreamTimeout, UpstreamUnavailable, Upstreams, fetch_details, with_retries
 from .jobs import RatingsRefresher
 from .monitor import LagMonitor
+from .offload import offload as offload_to_thread  # the routes module `offload` keeps its name
 from .routes import catalogue, details, jobs, offload, shelf
 from .settings import UPSTREAMS, Settings
 from .threadserver import ThreadServer
@@ -77,10 +78,14 @@ def default_parts() -> dict[str, Callable[..., Any]]:
 
     ``create_app(parts={...})`` swaps in others with the same signature: a course hands the app the parts a
     learner wrote, a test a fake. ``fetch_details`` serves ``/books/{id}/details``; ``with_retries`` retries
-    the price lookup of ``/books/{id}/price``; ``refresher_stop`` is the ratings refresher's ``stop(self, drain)``,
-    which the shutdown awaits.
+    the price lookup of ``/books/{id}/price`` (lesson 03). ``search_titles`` serves ``GET /titles``;
+    ``add_to_shelf`` and ``move_between_lists`` are the shelf's ``POST /shelf`` and ``PATCH /shelf``
+    (lesson 04). ``offload`` runs the CPU work of ``/books/{id}/similar`` (lesson 05). ``refresher_stop`` is
+    the ratings refresher's ``stop(self, drain)``, which the shutdown awaits (lesson 06).
     """
-    return {"fetch_details": fetch_details, "with_retries": with_retries, "refresher_stop": RatingsRefresher.stop}
+    return {"fetch_details": fetch_details, "with_retries": with_retries, "search_titles": search_titles,
+            "add_to_shelf": add_to_shelf, "move_between_lists": move_between_lists, "offload": offload_to_thread,
+            "refresher_stop": RatingsRefresher.stop}
 
 
 def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
@@ -116,7 +121,7 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
                 stack.push_async_callback(db.close)
                 await seed_books(db, books)
                 app.state.catalogue = SqliteCatalogue(db)
-                app.state.shelf = Shelf(db)
+                app.state.shelf = Shelf(db, parts=app.state.parts)  # reads its parts at each call
             if stage >= 5:
                 app.state.monitor = monitor = LagMonitor()
                 monitor.start()
@@ -165,6 +170,7 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
     app.include_router(catalogue.router)
     app.include_router(details.router)
     if stage >= 4:
+        app.include_router(catalogue.titles_router)
         app.include_router(shelf.router)
     if stage >= 5:
         app.include_router(offload.router)

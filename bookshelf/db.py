@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 from .catalogue import BookFilter
 from .models import Book, ShelfEntry, Status
 
-__all__ = ["Database", "connect", "SCHEMA", "seed_books", "SqliteCatalogue", "Shelf", "add_to_shelf",
-           "read_entry", "DuplicateEntry", "UnknownBook", "NotOnShelf", "DatabaseBusy", "is_busy"]
+__all__ = ["Database", "connect", "SCHEMA", "seed_books", "SqliteCatalogue", "Shelf", "search_titles",
+           "add_to_shelf", "move_between_lists", "read_entry", "DuplicateEntry", "UnknownBook", "NotOnShelf", "DatabaseBusy", "is_busy"]
 
 SQLITE_BUSY = 5  # another connection holds the write lock and the busy timeout ran out
 # BEGIN IMMEDIATE while a read statement of this same connection is still open on an older snapshot:
@@ -251,9 +252,20 @@ async def read_entry(conn: aiosqlite.Connection, book_id: int) -> ShelfEntry:
     return ShelfEntry(**dict(row))
 
 
+async def search_titles(db: Database, text: str) -> list[dict]:
+    """Books whose title contains `text` (any case), as [{"id": ..., "title": ...}] in id order."""
+    ### BEGIN SOLUTION
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    async with db.conn.execute("SELECT id, title FROM books WHERE title LIKE ? ESCAPE '\\' ORDER BY id",
+                               (f"%{escaped}%",)) as cursor:
+        return [{"id": row[0], "title": row[1]} for row in await cursor.fetchall()]
+    ### END SOLUTION
+
+
 async def add_to_shelf(db: Database, book_id: int, status: Status = Status.want_to_read,
                        note: str = "") -> ShelfEntry:
     """Put a book on the shelf in one transaction; ``UnknownBook`` or ``DuplicateEntry`` when that cannot be done."""
+    ### BEGIN SOLUTION
     added_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     async with db.transaction() as conn:
         async with conn.execute("SELECT 1 FROM books WHERE id = ?", (book_id,)) as cursor:
@@ -267,17 +279,41 @@ async def add_to_shelf(db: Database, book_id: int, status: Status = Status.want_
         except sqlite3.IntegrityError as exc:
             raise DuplicateEntry(book_id) from exc
         return await read_entry(conn, book_id)
+    ### END SOLUTION
+
+
+async def move_between_lists(db: Database, moves: dict[int, Status | str]) -> list[ShelfEntry]:
+    """Give each book in `moves` its new status, all in one transaction; returns the updated entries."""
+    ### BEGIN SOLUTION
+    async with db.transaction() as conn:
+        for book_id, status in moves.items():
+            cursor = await conn.execute("UPDATE shelf SET status = ? WHERE book_id = ?",
+                                        (Status(status).value, book_id))
+            if cursor.rowcount == 0:
+                raise NotOnShelf(book_id)
+        return [await read_entry(conn, book_id) for book_id in moves]
+    ### END SOLUTION
 
 
 class Shelf:
-    """Your shelf (reading list): add, list, read, update and remove entries."""
+    """Your shelf (reading list): add, list, read, update, move and remove entries.
 
-    def __init__(self, db: Database) -> None:
+    Adding and moving go through replaceable parts (``parts["add_to_shelf"]``, ``parts["move_between_lists"]``),
+    looked up at every call: the app passes its ``app.state.parts``, so a part swapped there is used at once.
+    """
+
+    def __init__(self, db: Database, parts: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self.db = db
+        self.parts = parts if parts is not None else {"add_to_shelf": add_to_shelf,
+                                                      "move_between_lists": move_between_lists}
 
     async def add(self, book_id: int, status: Status, note: str) -> ShelfEntry:
         """Put a book on the shelf; ``UnknownBook`` or ``DuplicateEntry`` when that cannot be done."""
-        return await add_to_shelf(self.db, book_id, status, note)
+        return await self.parts["add_to_shelf"](self.db, book_id, status, note)
+
+    async def move(self, moves: dict[int, Status]) -> list[ShelfEntry]:
+        """Give several entries a new status, all or nothing; ``NotOnShelf`` (and no change) if one is missing."""
+        return await self.parts["move_between_lists"](self.db, moves)
 
     async def _get(self, conn: aiosqlite.Connection, book_id: int) -> ShelfEntry:
         return await read_entry(conn, book_id)

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-__all__ = ["Book", "BookPage", "Status", "ShelfEntryIn", "ShelfEntryUpdate", "ShelfEntry",
-           "Rating", "Price", "BookDetails", "BookId", "MAX_ID"]
+__all__ = ["Book", "BookPage", "TitleMatch", "Status", "ShelfEntryIn", "ShelfEntryUpdate", "ShelfMove",
+           "ShelfMoves", "ShelfEntry", "Rating", "Price", "BookDetails", "BookId", "MAX_ID"]
 
 MAX_ID = 2**31 - 1  # ids beyond this are rejected with 422 instead of overflowing SQLite's integers
 
@@ -49,6 +49,13 @@ class BookPage(BaseModel):
     offset: int
 
 
+class TitleMatch(BaseModel):
+    """One answer of ``GET /titles``: just enough for a search box's suggestions."""
+
+    id: int
+    title: str
+
+
 class Status(str, Enum):
     """Where a book stands on the reading list."""
 
@@ -74,6 +81,23 @@ class ShelfEntryUpdate(BaseModel):
 
     status: Status | None = None
     note: Note | None = None
+
+
+class ShelfMove(BaseModel):
+    """One change of ``PATCH /shelf``: this book gets this status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    book_id: BookId
+    status: Status
+
+
+class ShelfMoves(BaseModel):
+    """Body of ``PATCH /shelf``: several status changes, applied all together or not at all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    moves: list[ShelfMove] = Field(min_length=1, max_length=100)
 
 
 class ShelfEntry(BaseModel):

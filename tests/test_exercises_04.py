@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import datetime, timezone
 
 from bookshelf.db import Database, DuplicateEntry, NotOnShelf, UnknownBook, add_to_shelf, read_entry
 from bookshelf.models import ShelfEntry, Status
-from labkit.checks import run_check
+from labkit.checks import CheckFailed, run_check
+from labkit.exercises import lesson04
+from labkit.standins import add_or_keep, move_nothing, search_exact_case
 
 
 # -- 04.search_titles --------------------------------------------------------------------------
@@ -149,3 +152,39 @@ def test_move_between_lists_rejects_partial_changes():
     assert result.status == "failed" and "left book(s) [3] changed" in result.message
     result = run_check("04.move_between_lists", {"move_between_lists": move_without_rollback})
     assert result.status == "failed"
+
+
+# -- each check also runs the function in the app, over HTTP ----------------------------------------
+
+def in_the_app(check, fn) -> str:
+    """The message with which the HTTP part of a check fails ``fn`` ("" if it passes)."""
+    try:
+        asyncio.run(check(fn))
+    except CheckFailed as exc:
+        return str(exc)
+    return ""
+
+
+def test_the_http_parts_pass_the_answers():
+    assert in_the_app(lesson04._check_search_titles_in_the_app, search_escaped) == ""
+    assert in_the_app(lesson04._check_add_to_shelf_in_the_app, add_to_shelf) == ""
+    assert in_the_app(lesson04._check_move_between_lists_in_the_app, move_in_transaction) == ""
+
+
+def test_the_http_parts_fail_the_stand_ins_by_what_the_endpoint_answered():
+    said = in_the_app(lesson04._check_search_titles_in_the_app, search_exact_case)
+    assert "GET /titles?contains=pride answered 200 []" in said
+    said = in_the_app(lesson04._check_add_to_shelf_in_the_app, add_or_keep)
+    assert "a second time answered 201" in said and "expected 409" in said
+    said = in_the_app(lesson04._check_move_between_lists_in_the_app, move_nothing)
+    assert "PATCH /shelf moving 12 to read" in said and "want_to_read" in said
+    said = in_the_app(lesson04._check_move_between_lists_in_the_app, move_autocommit)
+    assert "book 12 must still be 'read'" in said
+
+
+def test_the_checks_fail_the_stand_ins():
+    for exercise_id, name, stand_in in (("04.search_titles", "search_titles", search_exact_case),
+                                        ("04.add_to_shelf", "add_to_shelf", add_or_keep),
+                                        ("04.move_between_lists", "move_between_lists", move_nothing)):
+        result = run_check(exercise_id, {name: stand_in})
+        assert result.status == "failed", (exercise_id, result)

@@ -9,8 +9,10 @@ import multiprocessing
 from fastapi import BackgroundTasks, FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from labkit.checks import run_check
+from labkit.checks import CheckFailed, run_check
+from labkit.exercises import lesson05
 from labkit.exercises.lesson05 import count_primes
+from labkit.standins import run_inline
 
 
 def test_count_primes():
@@ -152,3 +154,27 @@ def test_background_accepts_add_task_and_rejects_inline_work_and_a_200():
     assert result.status == "failed" and "the client waited" in result.message
     result = run_check("05.background", {"make_export_app": export_status_200})
     assert result.status == "failed" and "202" in result.message
+
+
+def test_offload_in_the_app_fails_the_stand_in_that_runs_on_the_loop():
+    assert run_check("05.offload", {"offload": offload_to_thread}).passed
+    try:
+        asyncio.run(lesson05._check_offload_in_the_app(run_inline))
+    except CheckFailed as exc:
+        assert "ran on the server's event-loop thread" in str(exc)
+    else:
+        raise AssertionError("the stand-in that runs on the loop passed the check's HTTP part")
+    assert run_check("05.offload", {"offload": run_inline}).status == "failed"
+
+
+async def offload_without_args(fn, *args):
+    return await asyncio.to_thread(fn)
+
+
+def test_offload_in_the_app_reports_what_the_endpoint_answered():
+    try:
+        asyncio.run(lesson05._check_offload_in_the_app(offload_without_args))
+    except CheckFailed as exc:
+        assert "GET /books/2/similar?limit=3 answered 500" in str(exc)
+    else:
+        raise AssertionError("an offload that drops the arguments passed the check's HTTP part")

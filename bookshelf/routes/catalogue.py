@@ -1,16 +1,18 @@
-"""Catalogue endpoints: ``GET /books`` (filters and pagination) and ``GET /books/{book_id}``."""
+"""Catalogue endpoints: ``GET /books`` (filters and pagination), ``GET /books/{book_id}``, and (from lesson 04,
+with the database) ``GET /titles``, a title search for a search box's suggestions."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from ..catalogue import BookFilter, Catalogue
 from ..deps import get_book, get_catalogue
-from ..models import MAX_ID, Book, BookPage
+from ..models import MAX_ID, Book, BookPage, TitleMatch
 
 router = APIRouter(tags=["catalogue"])
+titles_router = APIRouter(tags=["catalogue"])
 Text = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
@@ -37,3 +39,10 @@ async def list_books(
 async def read_book(book: Annotated[Book, Depends(get_book)]) -> Book:
     """One book of the catalogue."""
     return book
+
+
+@titles_router.get("/titles")
+async def search_titles(request: Request, contains: Annotated[str, Query(min_length=1, max_length=100)]) -> list[TitleMatch]:
+    """Every book whose title contains ``contains`` (any case): ids and titles only, in id order."""
+    search = request.app.state.parts["search_titles"]   # lesson 04's exercise: a replaceable part
+    return await search(request.app.state.db, contains)

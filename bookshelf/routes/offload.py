@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,8 +17,9 @@ router = APIRouter(tags=["lesson 05"])
 @router.get("/books/{book_id}/similar", responses={404: {"description": "no such book"}})
 async def similar(request: Request, book: Annotated[Book, Depends(get_book)],
                   limit: Annotated[int, Query(ge=1, le=50)] = 5) -> list[Book]:
-    """The books most like this one; the ranking runs in a worker thread (``asyncio.to_thread``)."""
-    return await asyncio.to_thread(similar_books, request.app.state.books, book, limit)
+    """The books most like this one; the ranking (CPU work) runs through the app's ``offload`` part, off the loop."""
+    offload = request.app.state.parts["offload"]
+    return await offload(similar_books, request.app.state.books, book, limit)
 
 
 @router.get("/health/loop")

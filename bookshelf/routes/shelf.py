@@ -1,4 +1,4 @@
-"""Shelf (reading list) endpoints (lesson 04): create, list, read, update and delete entries."""
+"""Shelf (reading list) endpoints (lesson 04): create, list, read, update (one, or several at once) and delete."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from ..db import DuplicateEntry, NotOnShelf, Shelf, UnknownBook
 from ..deps import BookIdPath, get_shelf
 from ..errors import StrictJSONRoute
-from ..models import ShelfEntry, ShelfEntryIn, ShelfEntryUpdate, Status
+from ..models import ShelfEntry, ShelfEntryIn, ShelfEntryUpdate, ShelfMoves, Status
 
 router = APIRouter(prefix="/shelf", tags=["shelf"], route_class=StrictJSONRoute)
 ShelfDep = Annotated[Shelf, Depends(get_shelf)]
@@ -32,6 +32,17 @@ async def add_entry(entry: ShelfEntryIn, shelf: ShelfDep) -> ShelfEntry:
 async def list_entries(shelf: ShelfDep, status: Status | None = None) -> list[ShelfEntry]:
     """Everything on your shelf, oldest first; ``?status=reading`` shows only those."""
     return await shelf.entries(status)
+
+
+@router.patch("", responses={404: {"description": "one of the books is not on the shelf: nothing changed"}})
+async def move_entries(change: ShelfMoves, shelf: ShelfDep) -> list[ShelfEntry]:
+    """Give several entries a new status in one go ("finished 12, started 7"): all of them, or none."""
+    moves = {move.book_id: move.status for move in change.moves}
+    try:
+        return await shelf.move(moves)
+    except NotOnShelf as exc:
+        raise HTTPException(404, f"book {exc.args[0] if exc.args else '?'} is not on the shelf; "
+                                 "nothing was changed") from None
 
 
 @router.get("/{book_id}", responses=NOT_ON_SHELF)

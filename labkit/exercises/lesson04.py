@@ -3,12 +3,16 @@
 Every check opens its own in-memory database with ``bookshelf.db.connect`` (so it has the app's schema,
 WAL pragma and ``Database.transaction()``), seeds what it needs, calls the learner's function, and closes
 the database whatever happens. Checks look at the table afterwards, not at the learner's SQL text.
+Then each serves the course's app at stage 4 with the learner's function as its part (``GET /titles``,
+``POST /shelf``, ``PATCH /shelf``) and calls that endpoint over real HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import string
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from ..checks import expect, exercise
@@ -81,6 +85,28 @@ async def _books_intact(db: Any, expected: int) -> bool:
     return bool(exists) and await _scalar(db, "SELECT count(*) FROM books") == expected
 
 
+@asynccontextmanager
+async def _served(check: str, **parts: Callable[..., Any]) -> AsyncIterator[tuple[Any, Any]]:
+    """The course's app at stage 4 with ``parts`` in it, served in this kernel: ``(app, client)``."""
+    import httpx
+    from bookshelf import Settings, create_app
+
+    from ..serving import serve
+
+    app = create_app(Settings.ephemeral(), stage=4, parts=parts)
+    server = serve(app, name=f"check-{check}")
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+            yield app, client
+    finally:
+        await server.astop()
+
+
+def _said(response: Any) -> str:
+    text = response.text
+    return f"{response.status_code} {text if len(text) <= 160 else text[:157] + '...'}"
+
+
 # -- 04.search_titles ------------------------------------------------------------------------
 
 def _pairs(found: Any, text: str) -> list[tuple[Any, Any]]:
@@ -120,6 +146,29 @@ async def check_search_titles(search_titles: Callable[[Any, str], Awaitable[list
                    f"after search_titles(db, {attack!r}) the books table is changed or gone")
     finally:
         await db.close()
+    await _check_search_titles_in_the_app(search_titles)
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+async def _check_search_titles_in_the_app(search_titles: Callable[..., Awaitable[Any]]) -> None:
+    """The same function serving GET /titles in the course's app (the real catalogue), called over HTTP."""
+    from bookshelf.catalogue import load_books
+    from bookshelf.settings import DATA_FILE
+
+    books = load_books(DATA_FILE)
+    async with _served("04.search_titles", search_titles=search_titles) as (_, client):
+        for text in ("pride", "THE W", "'s"):
+            r = await client.get("/titles", params={"contains": text})
+            wanted = [{"id": b.id, "title": b.title} for b in sorted(books, key=lambda b: b.id)
+                      if text.translate(_ASCII_LOWER) in b.title.translate(_ASCII_LOWER)]
+            expect(r.status_code == 200 and r.json() == wanted,
+                   f"served in the app, GET /titles?contains={text} answered {_said(r)}; expected 200 with the "
+                   f"{len(wanted)} book(s) whose title contains {text!r} in any case")
+        r = await client.get("/titles", params={"contains": INJECTIONS[0]})
+        expect(r.status_code == 200 and r.json() == [],
+               f"served in the app, GET /titles?contains={INJECTIONS[0]} answered {_said(r)}; expected 200 with []")
 
 
 # -- 04.add_to_shelf -------------------------------------------------------------------------
@@ -222,6 +271,26 @@ async def check_add_to_shelf(add_to_shelf: Callable[..., Awaitable[Any]]) -> Non
         expect(await _scalar(db, "SELECT count(*) FROM shelf") == 204, "the shelf does not hold the rows expected")
     finally:
         await db.close()
+    await _check_add_to_shelf_in_the_app(add_to_shelf)
+
+
+async def _check_add_to_shelf_in_the_app(add_to_shelf: Callable[..., Awaitable[Any]]) -> None:
+    """The same function behind POST /shelf in the course's app, called over real HTTP."""
+    async with _served("04.add_to_shelf", add_to_shelf=add_to_shelf) as (_, client):
+        r = await client.post("/shelf", json={"book_id": 7, "status": "reading", "note": "first"})
+        expect(r.status_code == 201 and r.json().get("book_id") == 7 and r.json().get("status") == "reading",
+               f"served in the app, POST /shelf {{book_id: 7, status: reading}} answered {_said(r)}; expected 201 "
+               "with the new entry")
+        r = await client.post("/shelf", json={"book_id": 7, "note": "second"})
+        expect(r.status_code == 409, f"served in the app, POST /shelf for book 7 a second time answered {_said(r)}; "
+                                     "expected 409 (raise DuplicateEntry)")
+        r = await client.post("/shelf", json={"book_id": 999_999})
+        expect(r.status_code == 404, f"served in the app, POST /shelf for unknown book 999999 answered {_said(r)}; "
+                                     "expected 404 (raise UnknownBook)")
+        r = await client.get("/shelf")
+        expect(r.status_code == 200 and [(e["book_id"], e["note"]) for e in r.json()] == [(7, "first")],
+               f"served in the app, after those three POSTs GET /shelf answered {_said(r)}; expected book 7 alone, "
+               "with its first note")
 
 
 class _Rollback(Exception):
@@ -302,3 +371,29 @@ async def check_move_between_lists(move_between_lists: Callable[..., Awaitable[A
                f"after the failures, a valid move of book 3 should still work; the shelf holds {rows}")
     finally:
         await db.close()
+    await _check_move_between_lists_in_the_app(move_between_lists)
+
+
+async def _check_move_between_lists_in_the_app(move_between_lists: Callable[..., Awaitable[Any]]) -> None:
+    """The same function behind PATCH /shelf in the course's app, called over real HTTP."""
+    from ..standins import add_or_keep   # puts books on the shelf; this check must not lean on exercise 4.2
+
+    async with _served("04.move_between_lists", move_between_lists=move_between_lists,
+                       add_to_shelf=add_or_keep) as (_, client):
+        for book_id in (12, 7):
+            r = await client.post("/shelf", json={"book_id": book_id})
+            expect(r.status_code == 201, f"internal error: POST /shelf for book {book_id} answered {_said(r)}")
+        r = await client.patch("/shelf", json={"moves": [{"book_id": 12, "status": "read"},
+                                                         {"book_id": 7, "status": "reading"}]})
+        got = [(e.get("book_id"), e.get("status")) for e in r.json()] if r.status_code == 200 else None
+        expect(got == [(12, "read"), (7, "reading")],
+               f"served in the app, PATCH /shelf moving 12 to read and 7 to reading answered {_said(r)}; expected "
+               "200 with both entries, moved, in that order")
+        r = await client.patch("/shelf", json={"moves": [{"book_id": 12, "status": "reading"},
+                                                         {"book_id": 8, "status": "read"}]})
+        expect(r.status_code == 404, f"served in the app, PATCH /shelf with book 8 (not on the shelf) answered "
+                                     f"{_said(r)}; expected 404 (raise NotOnShelf)")
+        r = await client.get("/shelf/12")
+        expect(r.status_code == 200 and r.json().get("status") == "read",
+               f"served in the app, after the refused PATCH /shelf, GET /shelf/12 answered {_said(r)}: book 12 "
+               "must still be 'read', since the batch failed as a whole")

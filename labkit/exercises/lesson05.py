@@ -107,6 +107,50 @@ async def check_offload(offload: Callable[..., Awaitable[Any]]) -> None:
     else:
         expect(False, "fn raised ValueError('bad input'), but offload did not raise it: let fn's exception "
                       "propagate to the caller")
+    await _check_offload_in_the_app(offload)
+
+
+async def _check_offload_in_the_app(offload: Callable[..., Awaitable[Any]]) -> None:
+    """The same function running the ranking of GET /books/{id}/similar in the course's app, called over HTTP.
+
+    The app's part is the learner's ``offload`` with a thin wrapper around it that notes the server loop's
+    thread and, around the ranking, the thread that ranked.
+    """
+    import httpx
+    from bookshelf import Settings, create_app
+    from bookshelf.catalogue import load_books
+    from bookshelf.recommend import similar_books
+    from bookshelf.settings import DATA_FILE
+
+    from ..serving import serve
+
+    loop_threads: set[int] = set()
+    ranked_in: list[int] = []
+
+    def noted(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def ranking(*args: Any) -> Any:
+            ranked_in.append(threading.get_ident())
+            return fn(*args)
+        return ranking
+
+    async def watched(fn: Callable[..., Any], *args: Any) -> Any:
+        loop_threads.add(threading.get_ident())
+        return await offload(noted(fn), *args)
+
+    books = load_books(DATA_FILE)
+    wanted = [b.id for b in similar_books(books, next(b for b in books if b.id == 2), 3)]
+    server = serve(create_app(Settings.ephemeral(), stage=5, parts={"offload": watched}), name="check-05.offload")
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+            r = await client.get("/books/2/similar", params={"limit": 3})
+    finally:
+        await server.astop()
+    got = [b.get("id") for b in r.json()] if r.status_code == 200 else None
+    expect(got == wanted, f"served in the app, GET /books/2/similar?limit=3 answered {r.status_code} "
+                          f"{_describe(r.text)}; expected 200 with books {wanted}")
+    expect(ranked_in and not loop_threads & set(ranked_in),
+           "served in the app, the ranking of GET /books/2/similar ran on the server's event-loop thread: "
+           "offload must hand fn to a worker thread")
 
 
 # -- 05.cpu_pool ---------------------------------------------------------------------------------

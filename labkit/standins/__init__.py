@@ -8,5 +8,7 @@ it does less (no validation, no concurrency, no retry, ...), and the exercise's 
 from .lesson06 import stop_now
 from .lesson07 import install_nothing
 from .lessons_02_03 import call_once, notes_app
+from .lessons_04_05 import add_or_keep, move_nothing, run_inline, search_exact_case
 
-__all__ = ["notes_app", "call_once", "stop_now", "install_nothing"]
+__all__ = ["notes_app", "call_once", "search_exact_case", "add_or_keep", "move_nothing", "run_inline",
+           "stop_now", "install_nothing"]

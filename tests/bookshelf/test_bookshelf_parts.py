@@ -8,8 +8,10 @@ from asgi_lifespan import LifespanManager
 
 from bookshelf import Behaviour, Settings, create_app
 from bookshelf.app import default_parts
+from bookshelf.db import add_to_shelf, read_entry
 from bookshelf.fanout import fetch_details_sequential
 from bookshelf.routes.details import PRICE_ATTEMPTS
+from labkit.standins import add_or_keep, move_nothing, search_exact_case
 
 pytestmark = pytest.mark.anyio
 
@@ -70,3 +72,72 @@ async def test_the_shutdown_awaits_the_refresher_stop_part() -> None:
     async with LifespanManager(app):
         assert app.state.refresher.stop.__func__ is mine
     assert stopped == [2.0]
+
+
+    assert set(default_parts()) >= {"fetch_details", "with_retries", "search_titles", "add_to_shelf",
+                                    "move_between_lists", "offload"}
+
+
+# -- lesson 04: the shelf and the title search ------------------------------------------------------
+
+async def test_the_titles_route_runs_the_search_titles_part() -> None:
+    async def mine(db, text: str) -> list[dict]:  # noqa: ANN001
+        return [{"id": 1, "title": f"searched {text}"}]
+
+    r = await call(create_app(Settings.ephemeral(), stage=4, parts={"search_titles": mine}), "/titles?contains=x")
+    assert r.status_code == 200 and r.json() == [{"id": 1, "title": "searched x"}]
+
+
+async def test_post_and_patch_shelf_run_the_add_and_move_parts() -> None:
+    seen: list[tuple[str, object]] = []
+
+    async def add(db, book_id: int, status, note: str):  # noqa: ANN001
+        seen.append(("add", book_id))
+        return await add_or_keep(db, book_id, status, note)
+
+    async def move(db, moves: dict):  # noqa: ANN001
+        seen.append(("move", {k: v.value for k, v in moves.items()}))
+        return [await read_entry(db.conn, book_id) for book_id in moves]
+
+    app = create_app(Settings.ephemeral(), stage=4, parts={"add_to_shelf": add, "move_between_lists": move})
+    async with LifespanManager(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            assert (await client.post("/shelf", json={"book_id": 3})).status_code == 201
+            r = await client.patch("/shelf", json={"moves": [{"book_id": 3, "status": "read"}]})
+            assert r.status_code == 200 and [e["book_id"] for e in r.json()] == [3]
+            app.state.parts["add_to_shelf"] = add_to_shelf   # swapped while the app runs: used from now on
+            assert (await client.post("/shelf", json={"book_id": 3})).status_code == 409
+    assert seen == [("add", 3), ("move", {3: "read"})]
+
+
+async def test_the_stand_ins_do_less_and_never_answer_500() -> None:
+    app = create_app(Settings.ephemeral(), stage=4, parts={"add_to_shelf": add_or_keep,
+                                                             "move_between_lists": move_nothing,
+                                                             "search_titles": search_exact_case})
+    async with LifespanManager(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            first = await client.post("/shelf", json={"book_id": 7, "note": "first"})
+            again = await client.post("/shelf", json={"book_id": 7, "note": "second"})
+            unknown = await client.post("/shelf", json={"book_id": 999_999})
+            moved = await client.patch("/shelf", json={"moves": [{"book_id": 7, "status": "read"}]})
+            missing = await client.patch("/shelf", json={"moves": [{"book_id": 8, "status": "read"}]})
+            lower = await client.get("/titles", params={"contains": "pride"})
+            upper = await client.get("/titles", params={"contains": "Pride"})
+    assert (first.status_code, again.status_code, unknown.status_code) == (201, 201, 404)
+    assert again.json()["note"] == "first", "the duplicate must leave the first entry as it was"
+    assert moved.status_code == 200 and moved.json()[0]["status"] == "want_to_read"
+    assert missing.status_code == 404
+    assert lower.json() == [] and [b["id"] for b in upper.json()] == [2]
+
+
+# -- lesson 05: CPU work through the offload part ----------------------------------------------------
+
+async def test_the_similar_route_runs_the_offload_part() -> None:
+    used: list[str] = []
+
+    async def mine(fn, *args):  # noqa: ANN001
+        used.append(fn.__name__)
+        return fn(*args)
+
+    r = await call(create_app(Settings.ephemeral(), stage=5, parts={"offload": mine}), "/books/2/similar?limit=2")
+    assert r.status_code == 200 and len(r.json()) == 2 and used == ["similar_books"]
