@@ -28,6 +28,7 @@ from labkit.serving import serve
 
 from .catalogue import MemoryCatalogue, load_books
 from .db import Shelf, SqliteCatalogue, connect, seed_books
+from .docs import self_host_docs
 from .fanout import UpstreamTimeout, UpstreamUnavailable, Upstreams, fetch_details
 from .jobs import RatingsRefresher
 from .monitor import LagMonitor
@@ -156,5 +157,6 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE) -> 
         app.include_router(offload.router)
     if stage >= 6:
         app.include_router(jobs.router)
+    self_host_docs(app)  # Swagger UI and ReDoc without a CDN
     return app
 
