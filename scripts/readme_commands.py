@@ -78,7 +78,7 @@ def run_learn(command: str, course: Path, env: dict[str, str]) -> None:
                 url = match
             if time.monotonic() > deadline:
                 raise TimeoutError("JupyterLab did not start")
-        base, token = url.group(1), url.group(2)
+        base, token = url.group(1).replace("localhost", "127.0.0.1"), url.group(2)  # Lab listens on IPv4 only
         for path in ("notebooks/00_welcome.ipynb", "README.md", "notebooks/index.ipynb"):
             answer = urllib.request.urlopen(f"{base}api/contents/{path}?content=0&token={token}", timeout=10)
             assert answer.status == 200, path
