@@ -78,10 +78,23 @@ def run_learn(command: str, course: Path, env: dict[str, str]) -> None:
                 url = match
             if time.monotonic() > deadline:
                 raise TimeoutError("JupyterLab did not start")
-        base, token = url.group(1).replace("localhost", "127.0.0.1"), url.group(2)  # Lab listens on IPv4 only
-        for path in ("notebooks/00_welcome.ipynb", "README.md", "notebooks/index.ipynb"):
-            answer = urllib.request.urlopen(f"{base}api/contents/{path}?content=0&token={token}", timeout=10)
-            assert answer.status == 200, path
+        base, token = url.group(1), url.group(2)
+        ready = time.monotonic() + 60  # Lab prints its URL a moment before it accepts connections
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}api/status?token={token}", timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > ready:
+                    raise
+                time.sleep(0.5)
+        try:
+            for path in ("notebooks/00_welcome.ipynb", "README.md", "notebooks/index.ipynb"):
+                answer = urllib.request.urlopen(f"{base}api/contents/{path}?content=0&token={token}", timeout=10)
+                assert answer.status == 200, path
+        except Exception:
+            print("".join(log[-30:]))
+            raise
         print(f"  JupyterLab served the first lesson and the README from the course root at {base}")
     finally:
         os.killpg(lab.pid, 15)
