@@ -132,6 +132,8 @@ def main() -> int:
             if result.returncode != 0:
                 failed.append(command)
     finally:
+        if (course / "test-artifacts").is_dir():  # the browser check's screenshots, kept beside the course
+            shutil.copytree(course / "test-artifacts", ROOT / "test-artifacts", dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
     if failed:
         print("FAIL: these README commands failed as written:\n  " + "\n  ".join(failed), file=sys.stderr)
