@@ -25,13 +25,19 @@ from typing import Any
 import nbformat
 import nbformat.corpus.words
 
-__all__ = ["strip_solutions", "strip_outputs", "learner_edition", "build", "stale", "ROOT"]
+__all__ = ["LANGUAGE_INFO", "strip_solutions", "strip_outputs", "learner_edition", "build", "stale", "ROOT"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 MD_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.S)
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+# What the kernel reports when a notebook opens: JupyterLab writes it into the notebook and marks the notebook
+# changed unless it is already there, so the editions carry it, for the Python the course is tested with.
+# (Under another Python version JupyterLab still updates "version" on opening.)
+LANGUAGE_INFO = {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                 "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+                 "pygments_lexer": "ipython3", "version": "3.11.7"}
 
 
 def strip_solutions(source: str) -> str:
@@ -59,7 +65,7 @@ def strip_solutions(source: str) -> str:
 
 def strip_outputs(nb: Any) -> Any:
     """Clear outputs and execution counts, keep only cell tags as metadata, in place; returns ``nb``."""
-    nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
+    nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO})
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from .catalogue import MemoryCatalogue, load_books
 from .clients import TimedASGITransport, make_client
 from .db import Shelf, SqliteCatalogue, add_to_shelf, connect, move_between_lists, search_titles, seed_books
+from .docs import self_host_docs
 from .errors import install_error_handlers
 from .fanout import UpstreamTimeout, UpstreamUnavailable, Upstreams, fetch_details, with_retries
 from .jobs import RatingsRefresher
@@ -176,5 +177,6 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
         app.include_router(offload.router)
     if stage >= 6:
         app.include_router(jobs.router)
+    self_host_docs(app)  # Swagger UI and ReDoc without a CDN
     return app
 

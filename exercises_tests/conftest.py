@@ -1,5 +1,8 @@
 """Grade a folder of lesson notebooks: ``pytest exercises_tests --notebooks DIR`` (default: solutions/).
 
+Outcomes: an exercise that passes its check passes; a wrong or broken answer fails, with the verdict in
+one line; an untouched stub is skipped as "not attempted", so the summary tells "wrong" from "not done".
+
 Each test module names its notebook in ``NOTEBOOK``; the ``graded`` fixture opens that notebook in
 one kernel per module, runs its Setup cells, and hands out verdicts per exercise.
 
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.checks import Result
+from labkit.checks import MISSING, NOT_ATTEMPTED, Result
 from grader.notebook import NotebookGrader, hidden_dir_from_env, load_hidden_checks, snapshot_sources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +38,8 @@ def _hidden_dir(config: pytest.Config) -> Path | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if "s" not in config.option.reportchars and "a" not in config.option.reportchars.lower():
+        config.option.reportchars += "s"  # list the "not attempted" exercises in the summary
     # Read every check's source now, before a learner's kernel can touch the files on disk.
     config._labkit_hidden = load_hidden_checks(_hidden_dir(config))  # type: ignore[attr-defined]
     snapshot_sources()
@@ -54,10 +59,21 @@ def graded(request: pytest.FixtureRequest) -> Iterator[NotebookGrader]:
         yield grader
 
 
+def instructor_message(result: Result) -> str:
+    """The verdict's message for the instructor: what is wrong, without the learner's next steps."""
+    if result.status == NOT_ATTEMPTED:
+        return "the exercise's stub is untouched (it still raises NotImplementedError)"
+    if result.status == MISSING and " is not defined yet" in result.message:
+        return result.message.split(":", 1)[0] + " after its cells ran"
+    return result.message
+
+
 def assert_passes(result: Result) -> None:
-    """Fail the test with the learner-facing message unless the exercise passed."""
+    """Pass, skip as not attempted, or fail with what is wrong (the learner's verdict without their next steps)."""
+    if result.status == NOT_ATTEMPTED:
+        pytest.skip(f"{result.id} not attempted: {instructor_message(result)}")
     if not result.passed:
-        pytest.fail(f"{result.id} {result.status}: {result.message}", pytrace=False)
+        pytest.fail(f"{result.id} {result.status}: {instructor_message(result)}", pytrace=False)
 
 
 @pytest.fixture

@@ -356,6 +356,9 @@ class NotebookGrader:
         self._client = _CappedClient(
             work, km=self._kernel_manager(), timeout=self.cell_timeout, kernel_name=self.kernel_name,
             allow_errors=True, interrupt_on_timeout=True, shutdown_kernel="immediate",
+            # the kernel's own log only (learners' output and warnings come over the kernel's channels): no
+            # "Kernel is running over TCP without encryption" per graded notebook, on 127.0.0.1 only anyway
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
             error_on_timeout={"ename": "TimeoutError", "evalue": f"interrupted after {self.cell_timeout:g} s",
                               "traceback": []},
             resources={"metadata": {"path": str(self._workdir() / "home")}},

@@ -16,6 +16,7 @@ __all__ = ["Item", "pinned_versions", "report", "check_environment"]
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_PYTHON = (3, 11)
+NAME_WIDTH = 24  # the longest pinned name (jupyter-server-proxy, jupyterlab-widgets) fits
 FIX = "run `pip install -r requirements.txt` in the course folder, then restart the kernel"
 
 
@@ -28,7 +29,7 @@ class Item:
     detail: str
 
     def __str__(self) -> str:
-        return f"{'✅' if self.ok else '❌'} {self.name:<16} {self.detail}"
+        return f"{'✅' if self.ok else '❌'} {self.name:<{NAME_WIDTH}} {self.detail}"
 
 
 def pinned_versions(requirements: Path = ROOT / "requirements.txt") -> dict[str, str]:
@@ -95,8 +96,9 @@ def report(pins: dict[str, str] | None = None) -> list[Item]:
 def check_environment() -> bool:
     """Print the report; True when everything is ok."""
     items = report()
+    width = max(len(i.name) for i in items)
     for item in items:
-        print(item)
+        print(f"{'✅' if item.ok else '❌'} {item.name:<{width}} {item.detail}")
     bad = [i for i in items if not i.ok]
     print("\nAll set: your environment is ready for the course." if not bad
           else f"\n{len(bad)} problem(s) above: fix them before lesson 01.")

@@ -9,7 +9,8 @@ Two ways, both bound to 127.0.0.1 on a free port:
   because the loop that must answer is the one it blocks. Lesson 02 shows that on purpose.
 
 Starting a server under a ``name`` that is already running stops the old one first, so
-re-running a notebook cell never leaks a thread or a port.
+re-running a notebook cell never leaks a thread or a port; it also gets the same port again when that
+port is free, so a docs tab opened earlier keeps working.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from typing import Any
 
 import uvicorn
 
+from .docs import self_host_docs
+
 __all__ = ["RunningServer", "serve", "serve_on_loop", "running_servers", "stop_all", "public_url"]
 
 _registry: dict[str, "RunningServer"] = {}
 _registry_lock = threading.Lock()
+_last_port: dict[str, int] = {}  # name -> the port it last ran on, reused when free
 
 
 class _Server(uvicorn.Server):
@@ -86,7 +90,7 @@ class RunningServer:
     """
 
     def __init__(self, app: Any, *, name: str, mode: str, host: str, sock: socket.socket) -> None:
-        self.app = app
+        self.app = self_host_docs(app)
         self.name = name
         self.mode = mode
         self.host = host
@@ -239,6 +243,13 @@ def _forget(server: RunningServer) -> None:
             del _registry[server.name]
 
 
+def _socket_for(name: str, host: str, port: int) -> socket.socket:
+    if port == 0 and name in _last_port:
+        with contextlib.suppress(OSError):
+            return _listening_socket(host, _last_port[name])
+    return _listening_socket(host, port)
+
+
 def _claim_name(name: str | None, app: Any) -> tuple[str, RunningServer | None]:
     name = name or f"app-{id(app):x}"
     with _registry_lock:
@@ -250,18 +261,20 @@ def serve(app: Any, *, port: int = 0, name: str | None = None, host: str = "127.
           timeout: float = 10.0) -> RunningServer:
     """Serve ``app`` from a background thread and return once it accepts connections.
 
-    ``port=0`` picks a free port. Serving again under the same ``name`` stops the previous
-    server first. The returned :class:`RunningServer` has ``.url``, ``.port`` and ``.stop()``.
+    ``port=0`` picks a free port, or the port this ``name`` had last if it is free. Serving again
+    under the same ``name`` stops the previous server first. The returned :class:`RunningServer`
+    has ``.url``, ``.port`` and ``.stop()``.
     """
     name, previous = _claim_name(name, app)
     if previous is not None:
         if previous.mode == "loop":
             raise RuntimeError(f"server {name!r} runs on the kernel loop: `await` its `.astop()` first")
         previous.stop()
-    server = RunningServer(app, name=name, mode="thread", host=host, sock=_listening_socket(host, port))
+    server = RunningServer(app, name=name, mode="thread", host=host, sock=_socket_for(name, host, port))
     server._start_thread(timeout)
     with _registry_lock:
         _registry[name] = server
+        _last_port[name] = server.port
     return server
 
 
@@ -274,10 +287,11 @@ async def serve_on_loop(app: Any, *, port: int = 0, name: str | None = None, hos
     name, previous = _claim_name(name, app)
     if previous is not None:
         await previous.astop()
-    server = RunningServer(app, name=name, mode="loop", host=host, sock=_listening_socket(host, port))
+    server = RunningServer(app, name=name, mode="loop", host=host, sock=_socket_for(name, host, port))
     await server._start_task(timeout)
     with _registry_lock:
         _registry[name] = server
+        _last_port[name] = server.port
     return server
 
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-__all__ = ["quick", "pick", "Timing", "Comparison", "measure", "ameasure", "compare", "Stopwatch"]
+__all__ = ["percent", "quick", "pick", "Timing", "Comparison", "measure", "ameasure", "compare", "Stopwatch"]
 
 T = TypeVar("T")
 
@@ -47,6 +47,11 @@ class Stopwatch:
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
 
+
+
+def percent(fraction: float) -> str:
+    """``0.953`` -> ``"95%"``; below 1% one decimal, so a small share never prints as ``"0%"``."""
+    return f"{fraction:.1%}" if abs(fraction) < 0.01 else f"{fraction:.0%}"
 
 @dataclass
 class Timing:
@@ -111,7 +116,7 @@ class Comparison:
         text = (f"{self.contender.label} took {self.contender.median:.3f} s, {self.baseline.label} "
                 f"{self.baseline.median:.3f} s: {self.speedup:.1f}x faster")
         if self.efficiency is not None:
-            text += f" ({self.efficiency:.0%} of the ideal {self.ideal:g}x)"
+            text += f" ({percent(self.efficiency)} of the ideal {self.ideal:g}x)"
         return text
 
     def table(self) -> str:
@@ -123,7 +128,7 @@ class Comparison:
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, width)) for r in rows]
         lines.insert(1, "  ".join("-" * w for w in width))
         lines.append(f"speedup: {self.speedup:.1f}x" +
-                     (f"  (ideal {self.ideal:g}x, efficiency {self.efficiency:.0%})" if self.ideal else ""))
+                     (f"  (ideal {self.ideal:g}x, efficiency {percent(self.efficiency)})" if self.ideal else ""))
         return "\n".join(lines)
 
     def __str__(self) -> str:

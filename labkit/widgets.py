@@ -5,12 +5,19 @@
     await panel.refresh()     # draw the first chart now (also what the button does)
 
 ``run(**values)`` is a coroutine function returning a :class:`labkit.timing.Comparison`.
+
+The chart is a PNG in an ``Image`` widget and the numbers an ``HTML`` widget: setting their ``value``
+sends the new state to the browser whatever code does it, even a task a button click started. (Printing
+into an ``Output`` widget from such a task shows nothing in JupyterLab: the front end routes output by
+the cell that produced it, and a task started by a click has none.) :class:`ChartArea` is that pair.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
+import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,11 +26,41 @@ import ipywidgets as w
 from .plots import comparison_chart
 from .timing import Comparison
 
-__all__ = ["MeasurementPanel"]
+__all__ = ["ChartArea", "MeasurementPanel"]
+
+
+class ChartArea:
+    """A chart and a block of text that any code (a cell, a click's task, a thread) can replace."""
+
+    def __init__(self) -> None:
+        self.image = w.Image(format="png", layout=w.Layout(max_width="100%", height="auto", display="none"))
+        self.text = w.HTML()
+        self.draws = 0
+        self.widget = w.VBox([self.image, self.text])
+        self.widget.add_class("labkit-chart-area")
+
+    def show(self, figure: Any = None, text: str = "") -> None:
+        """Replace the chart with a matplotlib ``figure`` (closed afterwards) and the text with ``text``."""
+        if figure is not None:
+            import matplotlib.pyplot as plt
+
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", dpi=96)
+            plt.close(figure)
+            self.image.value = buffer.getvalue()
+            self.image.layout.display = ""
+        self.text.value = (f"<pre style='white-space: pre; overflow-x: auto; margin: 0'>{html.escape(text)}</pre>"
+                           if text else "")
+        self.draws += 1
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
 
 
 class MeasurementPanel:
-    """Controls + a Measure button + an output area that shows the latest chart and summary."""
+    """Controls + a Measure button + a chart area that shows the latest chart and summary."""
 
     def __init__(self, run: Callable[..., Awaitable[Comparison]], *, controls: dict[str, w.ValueWidget],
                  title: str = "") -> None:
@@ -32,12 +69,13 @@ class MeasurementPanel:
         self.title = title
         self.button = w.Button(description="Measure", icon="play", button_style="primary")
         self.status = w.HTML()
-        self.output = w.Output()
+        self.chart = ChartArea()
         self.last: Comparison | None = None
         self._task: asyncio.Task[Any] | None = None
         self.button.on_click(self._clicked)
-        header = [w.HTML(f"<b>{title}</b>")] if title else []
-        self.widget = w.VBox([*header, *controls.values(), w.HBox([self.button, self.status]), self.output])
+        header = [w.HTML(f"<b>{html.escape(title)}</b>")] if title else []
+        self.widget = w.VBox([*header, *controls.values(), w.HBox([self.button, self.status]), self.chart.widget])
+        self.widget.add_class("labkit-panel")
 
     def _clicked(self, _: Any) -> None:
         if self._task is None or self._task.done():
@@ -51,7 +89,6 @@ class MeasurementPanel:
     async def refresh(self) -> Comparison:
         """Measure with the controls' current values and redraw; returns the new Comparison."""
         import matplotlib.pyplot as plt
-        from IPython.display import display
 
         values = {name: control.value for name, control in self.controls.items()}
         self.button.disabled = True
@@ -59,20 +96,17 @@ class MeasurementPanel:
         try:
             comparison = await self.run(**values)
         except Exception as exc:  # noqa: BLE001 - shown in the panel, the kernel keeps going
-            self.status.value = f"<span style='color:#b00'>failed: {type(exc).__name__}: {exc}</span>"
+            self.status.value = html.escape(f"failed: {type(exc).__name__}: {exc}")
+            self.status.value = f"<span style='color:#b00'>{self.status.value}</span>"
             raise
         finally:
             self.button.disabled = False
         self.last = comparison
         settings = ", ".join(f"{k}={v}" for k, v in values.items())
-        self.status.value = f"measured with {settings}"
+        self.status.value = f"measured with {html.escape(settings)}"
         fig, ax = plt.subplots(figsize=(5.5, 3.2))
         comparison_chart(comparison, ax=ax, title=self.title or None)
-        with self.output:
-            self.output.clear_output(wait=True)
-            display(fig)
-            print(comparison.summary())
-        plt.close(fig)
+        self.chart.show(fig, comparison.summary())
         return comparison
 
     def _ipython_display_(self) -> None:

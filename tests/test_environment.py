@@ -26,3 +26,13 @@ def test_report_flags_missing_and_mismatched_packages():
 def test_the_course_pins_match_this_environment():
     bad = [str(i) for i in report() if not i.ok]
     assert not bad, "\n".join(bad)
+
+
+def test_long_names_keep_the_columns_aligned(capsys, monkeypatch):
+    from labkit import environment
+
+    items = [environment.Item("python", True, "3.11"), environment.Item("jupyter-server-proxy", True, "4.6.0")]
+    monkeypatch.setattr(environment, "report", lambda pins=None: items)
+    environment.check_environment()
+    lines = capsys.readouterr().out.splitlines()[:2]
+    assert lines[0].index("3.11") == lines[1].index("4.6.0"), lines

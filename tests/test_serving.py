@@ -65,12 +65,29 @@ def test_reserving_a_name_stops_the_previous_server(app):
     second = labkit.serve(app, name="t-rerun")
     try:
         assert not first.running
-        assert not port_is_listening(first.port)
+        assert first._sock.fileno() == -1   # its listening socket is closed (the port now serves `second`)
         assert second.running
         assert [s for s in labkit.running_servers() if s.name == "t-rerun"] == [second]
     finally:
         second.stop()
     assert len(labkit_threads()) == 0
+
+
+def test_reserving_a_name_reuses_its_port_when_free(app):
+    first = labkit.serve(app, name="t-same-port")
+    port = first.port
+    second = labkit.serve(app, name="t-same-port")
+    try:
+        assert second.port == port
+        assert httpx.get(second.url + "/ping").status_code == 200
+    finally:
+        second.stop()
+    with socket.socket() as squatter:  # someone else took the port meanwhile: a new one, no error
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        with labkit.serve(app, name="t-same-port") as third:
+            assert third.port != port
+            assert httpx.get(third.url + "/ping").status_code == 200
 
 
 def test_two_servers_at_once_on_different_ports():

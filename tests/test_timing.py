@@ -65,3 +65,9 @@ def test_chart_has_two_bars_and_the_speedup_in_the_title():
     assert len(ax.patches) == 2
     assert "speedup" in ax.get_title()
     plt.close(ax.figure)
+
+
+def test_percent_keeps_one_decimal_below_one_percent():
+    from labkit.timing import percent
+
+    assert (percent(0.953), percent(0.004), percent(0.0), percent(1.0)) == ("95%", "0.4%", "0.0%", "100%")

@@ -40,3 +40,38 @@ def test_a_failing_measurement_is_shown_and_the_button_comes_back():
         pass
     assert "server gone" in panel.status.value
     assert not panel.button.disabled
+
+
+def test_a_click_redraws_the_chart_through_widget_values():
+    # The browser only sees state changes sent through the widgets' comms: the chart is an Image's value.
+    async def run(n: int) -> Comparison:
+        await asyncio.sleep(0)
+        return Comparison(Timing("seq", [0.1 * n]), Timing("conc", [0.1]), ideal=n)
+
+    slider = w.IntSlider(value=2, min=1, max=40)
+    panel = MeasurementPanel(run, controls={"n": slider})
+    sent: list[dict] = []
+    panel.chart.image.comm.send = lambda data=None, **kw: sent.append(data or {})  # what goes to the browser
+
+    async def click_twice() -> list[bytes]:
+        images = []
+        for value in (2, 30):
+            slider.value = value
+            panel.button.click()
+            await panel._task
+            images.append(bytes(panel.chart.image.value))
+        return images
+
+    first, second = asyncio.run(click_twice())
+    assert first.startswith(b"\x89PNG") and second.startswith(b"\x89PNG") and first != second
+    assert "n=30" in panel.status.value and "30" in panel.chart.text.value
+    assert panel.chart.draws == 2
+    assert sum(1 for m in sent if ["value"] in m.get("buffer_paths", [])) == 2, sent   # the PNG, as a binary buffer
+
+
+def test_chart_area_shows_text_without_a_figure_and_escapes_it():
+    from labkit.widgets import ChartArea
+
+    chart = ChartArea()
+    chart.show(text="a < b")
+    assert "a &lt; b" in chart.text.value and chart.image.layout.display == "none"
