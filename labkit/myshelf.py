@@ -126,6 +126,13 @@ def _myshelf_cell(line: str, cell: str) -> None:
         print(f"saved {PACKAGE}/{path.name}, but importing it reaches an exercise that is still a stub "
               "(`raise NotImplementedError()`): finish that exercise, then run this cell again")
         return
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith(f"{PACKAGE}.") or exc.name == f"{PACKAGE}.{path.stem}":
+            raise
+        # it imports a module of your package that an earlier lesson's cell writes: not there yet
+        print(f"saved {PACKAGE}/{path.name}, but it imports {exc.name.replace('.', '/')}.py, which does not "
+              f"exist yet: run the lesson's `%%myshelf {exc.name.split('.', 1)[1]}` cell, then this one again")
+        return
     names = _public_names(loaded)
     shell.user_ns.update(names)
     own = [n for n, v in names.items()

@@ -5,6 +5,7 @@ it does less (no validation, no concurrency, no retry, ...), and the exercise's 
 ``labkit.myshelf.part(...)`` says in one line when it uses one. One module per lesson or two.
 """
 
+from .lesson09 import add_recommendations
 from .lessons_02_03 import call_once, notes_app
 
-__all__ = ["notes_app", "call_once"]
+__all__ = ["notes_app", "call_once", "add_recommendations"]
