@@ -16,7 +16,9 @@ code or, when yours is missing or still a stub, the course's stand-in for that e
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
+import io
 import inspect
 import os
 import sys
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = ["PACKAGE", "HOME_ENV", "home", "package_dir", "enable", "write_module", "load_module", "part",
-           "app_target", "is_stub", "Part", "PARTS", "app_parts"]
+           "app_target", "is_stub", "Part", "PARTS", "app_parts", "app_parts_quietly"]
 
 PACKAGE = "myshelf"
 HOME_ENV = "MYSHELF_HOME"
@@ -243,3 +245,16 @@ PARTS: tuple[Part, ...] = (
 def app_parts(stage: int) -> dict[str, Any]:
     """``{name: function}`` for every part written in lessons up to ``stage``: yours, or its stand-in."""
     return {p.name: p.resolve() for p in PARTS if int(p.lesson) <= stage}
+
+
+def app_parts_quietly(stage: int) -> tuple[dict[str, Any], str]:
+    """:func:`app_parts` without printing: the parts, and one line saying whose each one is (for a check)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        parts = app_parts(stage)
+    whose = []
+    for p in PARTS:
+        if p.name in parts:
+            module, attribute = p.stand_in.split(":")
+            stand_in = getattr(importlib.import_module(module), attribute)
+            whose.append(f"{p.name} {'(stand-in)' if parts[p.name] is stand_in else f'(yours, myshelf/{p.module}.py)'}")
+    return parts, ", ".join(whose)

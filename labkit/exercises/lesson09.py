@@ -13,8 +13,6 @@ real HTTP and judged by the capstone's acceptance suite (:mod:`labkit.exercises.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import logging
 import math
 import time
@@ -26,10 +24,11 @@ import httpx
 
 from ..checks import CheckFailed, exercise, expect
 from ..load import LoadResult, Sample
+from ..myshelf import app_parts_quietly
 from .capstone import SHELF, expected_items
 
 __all__ = ["check_percentiles", "check_summarize_runs", "check_recommendations", "FakeRatings", "SHELF",
-           "expected_items", "your_parts"]
+           "expected_items"]
 
 
 # -- 09.percentiles --------------------------------------------------------------------------------
@@ -177,16 +176,6 @@ class FakeRatings:
         raise CheckFailed("the recommendations endpoint should ask for ratings only, not covers")
 
 
-def your_parts(stage: int) -> tuple[dict[str, Any], str]:
-    """The app's parts as the lessons hand them to it (yours, or the stand-ins), and the lines saying which."""
-    from ..myshelf import app_parts
-
-    said = io.StringIO()
-    with contextlib.redirect_stdout(said):
-        parts = app_parts(stage)
-    return parts, "; ".join(said.getvalue().split("\n")).strip("; ")
-
-
 class _Lines(logging.Handler):
     """Keeps each record with the request id current when it was logged."""
 
@@ -208,7 +197,7 @@ async def _started(add_recommendations: Callable[..., Any], **options: Any) -> t
 
     from bookshelf import Settings, create_app
 
-    app = create_app(Settings.ephemeral(), stage=6, parts=your_parts(9)[0])
+    app = create_app(Settings.ephemeral(), stage=6, parts=app_parts_quietly(9)[0])
     returned = add_recommendations(app, **options)   # a stub raises NotImplementedError right here
     expect(returned is None or returned is app, "add_recommendations should add the route to the app it was "
                                                 "given (and return nothing, or that same app)")
@@ -256,7 +245,7 @@ async def _check_over_http(add_recommendations: Callable[..., Any]) -> None:
     from ..serving import serve
     from .capstone import RatingsService, acceptance, capture_log
 
-    parts, said = your_parts(9)
+    parts, whose = app_parts_quietly(9)
     limit, deadline, candidates = 3, 0.5, 8
     with RatingsService() as ratings, capture_log() as read_log:
         app = create_app(Settings.ephemeral(**ratings.settings()), stage=6, parts=parts)
@@ -269,7 +258,7 @@ async def _check_over_http(add_recommendations: Callable[..., Any]) -> None:
             server.stop()
     expect(report.passed, f"served in the app and called over HTTP, your /recommendations scored "
                           f"{report.score}/{report.total} on the capstone's acceptance suite:\n"
-                          + "\n".join(map(str, report.failed())) + f"\n(the rest of the app: {said})")
+                          + "\n".join(map(str, report.failed())) + f"\n(the app's other parts: {whose})")
 
 
 def _client(app: Any) -> httpx.AsyncClient:
