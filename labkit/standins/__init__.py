@@ -2,7 +2,8 @@
 
 A stand-in keeps a lesson running from top to bottom; it is deliberately *not* the exercise's answer:
 it does less (no validation, no concurrency, no retry, ...), and the exercise's self-check fails it.
-``labkit.myshelf.part(...)`` says in one line when it uses one. One module per lesson or two.
+``labkit.myshelf.part(...)`` says in one line when it uses one. One module per lesson or two; ``assembled``
+(not imported here) is the whole app ``uvicorn`` serves in lesson 09 while the learner's ``myshelf.main`` cannot.
 """
 
 from .lesson09 import add_recommendations
