@@ -199,6 +199,8 @@ def served(add: Any | None, **options: Any) -> Iterator[tuple[str, RatingsServic
 
 
 def judge(add: Any | None, **options: Any) -> Report:
+    """The acceptance suite's verdict; the deadline is 1 s unless given (0.5 s is tight on a crowded machine)."""
+    options.setdefault("deadline", 1.0)
     with served(add, **options) as (url, ratings, read_log):
         return asyncio.run(acceptance(url, ratings, read_log, **options))
 
@@ -209,7 +211,7 @@ def test_the_suite_passes_the_reference_app():
 
 
 def test_the_suite_passes_other_settings_of_the_reference():
-    report = judge(add_recommendations, limit=2, deadline=0.3, candidates=6)
+    report = judge(add_recommendations, limit=2, deadline=0.8, candidates=6)
     assert report.passed, str(report)
 
 
@@ -276,13 +278,16 @@ def test_the_lessons_main_under_uvicorn_passes_the_suite(tmp_path):
     for p in PARTS:
         module = inspect.getmodule(default_parts().get(p.name, lambda: None))
         (package / f"{p.module}.py").write_text(f"from {module.__name__} import {p.name}\n")
-    (package / "recommendations.py").write_text("from bookshelf.recommendations import add_recommendations\n")
+    (package / "recommendations.py").write_text(   # the reference, with a deadline a crowded machine meets
+        "from bookshelf.recommendations import add_recommendations as reference\n\n\n"
+        "def add_recommendations(app, **options):\n"
+        "    return reference(app, **{'deadline': 1.0, **options})\n")
     (package / "main.py").write_text(lesson_cell("%%myshelf main").split("\n", 1)[1])
     with RatingsService() as ratings:
         server = outside.uvicorn("myshelf.main:app", name="test-09-main", cwd=tmp_path,
                                  env=ratings.env(database=str(tmp_path / "shelf.db")))
         try:
-            report = asyncio.run(acceptance(server.url, ratings, lambda: server.log(10**9)))
+            report = asyncio.run(acceptance(server.url, ratings, lambda: server.log(10**9), deadline=1.0))
         finally:
             server.stop()
     assert report.passed, str(report)
