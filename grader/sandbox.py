@@ -1,7 +1,8 @@
 """A sandbox per learner: the command that starts a learner's kernel inside bubblewrap, with limits.
 
 Inside, the kernel sees only what it needs: the system's programs and libraries, Python and its packages, the
-parts of the course learners get (``labkit/``, ``bookshelf/``, ``data/``, ``notebooks/``), all read-only, and one
+parts of the course learners get (``labkit/``, ``bookshelf/``, ``data/``, ``notebooks/``) *as the learner release
+has them* (the reference app's answers stubbed, so a learner cannot import them), all read-only, and one
 folder of its own (``work``) it may write to. It has no network, its own process tree (every process in it dies
 with the sandbox), an unprivileged user id, and limits on memory, processes, file size, open files and CPU time.
 Submissions, the output folder, ``solutions/``, the tests and the hidden checks are not in it at all.
@@ -12,13 +13,16 @@ Submissions, the output folder, ``solutions/``, the tests and the hidden checks 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Limits", "SandboxMissing", "COURSE_PARTS", "require_sandbox", "sandbox_command", "sandbox_uid"]
+__all__ = ["Limits", "SandboxMissing", "COURSE_PARTS", "learner_course", "require_sandbox", "sandbox_command",
+           "sandbox_uid"]
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE_PARTS = ("labkit", "bookshelf", "data", "notebooks", "requirements.txt", "pyproject.toml")
@@ -79,6 +83,22 @@ def _mounts_for(paths: list[Path]) -> list[str]:
     return args
 
 
+_LEARNER_COURSE: list[Path] = []
+
+
+def learner_course() -> Path:
+    """The course as the learner release has it (``authoring.release``), written once per process."""
+    if not _LEARNER_COURSE:
+        from authoring.release import release
+
+        folder = Path(tempfile.mkdtemp(prefix="grader-course-"))
+        os.chmod(folder, 0o755)  # the sandbox's unprivileged user reads it
+        release(folder / "course", ROOT)
+        atexit.register(shutil.rmtree, folder, True)
+        _LEARNER_COURSE.append(folder / "course")
+    return _LEARNER_COURSE[0]
+
+
 def sandbox_command(argv: list[str], work: Path, *, uid: int, limits: Limits = Limits(),
                     setenv: dict[str, str] | None = None) -> list[str]:
     """``argv`` wrapped to run inside a fresh sandbox whose only writable folder is ``work``."""
@@ -96,8 +116,11 @@ def sandbox_command(argv: list[str], work: Path, *, uid: int, limits: Limits = L
     args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
              "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]  # shared memory: multiprocessing's locks
     args += _mounts_for(readonly + [work])
+    course = learner_course()
     for path in readonly:
-        args += ["--ro-bind", str(path), str(path)]
+        # a part of the course is mounted from the learner release, at the place the course's own copy has
+        source = course / path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        args += ["--ro-bind", str(source if source.exists() else path), str(path)]
     args += ["--bind", str(work), str(work), "--chdir", str(work)]
     for key, value in (setenv or {}).items():
         args += ["--setenv", key, value]

@@ -16,7 +16,9 @@ code or, when yours is missing or still a stub, the course's stand-in for that e
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
+import io
 import inspect
 import os
 import sys
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = ["PACKAGE", "HOME_ENV", "home", "package_dir", "enable", "write_module", "load_module", "part",
-           "app_target", "is_stub", "Part", "PARTS", "app_parts", "stand_in_parts"]
+           "app_target", "is_stub", "Part", "PARTS", "app_parts", "app_parts_quietly", "stand_in_parts"]
 
 PACKAGE = "myshelf"
 HOME_ENV = "MYSHELF_HOME"
@@ -127,11 +129,11 @@ def _myshelf_cell(line: str, cell: str) -> None:
               "(`raise NotImplementedError()`): finish that exercise, then run this cell again")
         return
     except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith(PACKAGE + ".") or exc.name == f"{PACKAGE}.{_check_module_name(line)}":
+        if not (exc.name or "").startswith(f"{PACKAGE}.") or exc.name == f"{PACKAGE}.{path.stem}":
             raise
-        # it imports a module of your package that an earlier lesson's cell writes, and that cell has not run here
-        print(f"saved {PACKAGE}/{path.name}, but it imports {exc.name}, which does not exist yet: run the lesson "
-              f"cell that writes {exc.name.replace('.', '/')}.py, then this cell again")
+        # it imports a module of your package that an earlier lesson's cell writes: not there yet
+        print(f"saved {PACKAGE}/{path.name}, but it imports {exc.name.replace('.', '/')}.py, which does not "
+              f"exist yet: run the lesson's `%%myshelf {exc.name.split('.', 1)[1]}` cell, then this one again")
         return
     names = _public_names(loaded)
     shell.user_ns.update(names)
@@ -253,8 +255,8 @@ PARTS: tuple[Part, ...] = (
     Part("with_retries", "03", "retries", "labkit.standins:call_once", "one attempt, never a retry"),
     Part("search_titles", "04", "search", "labkit.standins:search_exact_case",
          "it matches the title's case exactly"),
-    Part("add_to_shelf", "04", "shelf", "labkit.standins:add_or_keep",
-         "a book already on the shelf keeps its entry, no 409"),
+    Part("add_to_shelf", "04", "shelf", "labkit.standins:add_as_want_to_read",
+         "every book goes in as want_to_read, without its note"),
     Part("move_between_lists", "04", "moves", "labkit.standins:move_nothing",
          "it reads the entries back and moves nothing"),
     Part("offload", "05", "offload", "labkit.standins:run_inline",
@@ -273,3 +275,16 @@ def app_parts(stage: int) -> dict[str, Any]:
 def stand_in_parts(stage: int) -> dict[str, Any]:
     """``{name: stand-in}`` for every part of lessons up to ``stage``: the app with none of your parts."""
     return {p.name: p.stand_in_function() for p in PARTS if int(p.lesson) <= stage}
+
+
+def app_parts_quietly(stage: int) -> tuple[dict[str, Any], str]:
+    """:func:`app_parts` without printing: the parts, and one line saying whose each one is (for a check)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        parts = app_parts(stage)
+    whose = []
+    for p in PARTS:
+        if p.name in parts:
+            module, attribute = p.stand_in.split(":")
+            stand_in = getattr(importlib.import_module(module), attribute)
+            whose.append(f"{p.name} {'(stand-in)' if parts[p.name] is stand_in else f'(yours, myshelf/{p.module}.py)'}")
+    return parts, ", ".join(whose)

@@ -10,7 +10,7 @@ from bookshelf.db import Database, DuplicateEntry, NotOnShelf, UnknownBook, add_
 from bookshelf.models import ShelfEntry, Status
 from labkit.checks import CheckFailed, run_check
 from labkit.exercises import lesson04
-from labkit.standins import add_or_keep, move_nothing, search_exact_case
+from labkit.standins import add_as_want_to_read, move_nothing, search_exact_case
 
 
 # -- 04.search_titles --------------------------------------------------------------------------
@@ -174,8 +174,8 @@ def test_the_http_parts_pass_the_answers():
 def test_the_http_parts_fail_the_stand_ins_by_what_the_endpoint_answered():
     said = in_the_app(lesson04._check_search_titles_in_the_app, search_exact_case)
     assert "GET /titles?contains=pride answered 200 []" in said
-    said = in_the_app(lesson04._check_add_to_shelf_in_the_app, add_or_keep)
-    assert "a second time answered 201" in said and "expected 409" in said
+    said = in_the_app(lesson04._check_add_to_shelf_in_the_app, add_as_want_to_read)
+    assert "{book_id: 7, status: reading} answered 201" in said and '"status":"want_to_read"' in said
     said = in_the_app(lesson04._check_move_between_lists_in_the_app, move_nothing)
     assert "PATCH /shelf moving 12 to read" in said and "want_to_read" in said
     said = in_the_app(lesson04._check_move_between_lists_in_the_app, move_autocommit)
@@ -184,7 +184,7 @@ def test_the_http_parts_fail_the_stand_ins_by_what_the_endpoint_answered():
 
 def test_the_checks_fail_the_stand_ins():
     for exercise_id, name, stand_in in (("04.search_titles", "search_titles", search_exact_case),
-                                        ("04.add_to_shelf", "add_to_shelf", add_or_keep),
+                                        ("04.add_to_shelf", "add_to_shelf", add_as_want_to_read),
                                         ("04.move_between_lists", "move_between_lists", move_nothing)):
         result = run_check(exercise_id, {name: stand_in})
         assert result.status == "failed", (exercise_id, result)

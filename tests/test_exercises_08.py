@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from bookshelf import Behaviour
+from labkit import myshelf
 from labkit.checks import run_check
 from labkit.exercises.lesson08 import details_mutants, fresh_app, run_test_on, shelf_mutants
 
@@ -181,3 +183,30 @@ async def details_stub(app) -> None:
 
 def test_test_stubs_are_not_attempted():
     assert run_check("08.test_details_degrades", {"test_details_degrades": details_stub}).status == "not attempted"
+
+
+async def always_fails(app) -> None:
+    raise AssertionError("this test fails everywhere")
+
+
+def test_a_test_that_fails_on_the_unbroken_app_is_told_whose_parts_it_ran():
+    result = run_check("08.test_details_degrades", {"test_details_degrades": always_fails})
+    assert result.status == "failed" and "failed on the unbroken app" in result.message
+    assert "fetch_details (stand-in)" in result.message, result.message
+
+
+def test_the_checks_run_the_learners_parts(tmp_path, monkeypatch):
+    monkeypatch.setenv(myshelf.HOME_ENV, str(tmp_path))
+    myshelf.write_module("details", "from bookshelf.fanout import fetch_details_sequential\n\n\n"
+                                    "async def fetch_details(upstreams, book):\n"
+                                    "    return await fetch_details_sequential(upstreams, book)\n")
+    try:
+        app = fresh_app()
+        assert app.state.fetch_details.__module__ == "myshelf.details"
+        result = run_check("08.test_details_degrades", {"test_details_degrades": always_fails})
+        assert "fetch_details (yours, myshelf/details.py)" in result.message, result.message
+    finally:
+        for name in [n for n in sys.modules if n == "myshelf" or n.startswith("myshelf.")]:
+            del sys.modules[name]
+        if str(tmp_path) in sys.path:
+            sys.path.remove(str(tmp_path))

@@ -161,3 +161,27 @@ def test_the_lessons_manifest_is_up_to_date():
     done = subprocess.run([sys.executable, "-m", "authoring.manifest", "--check"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_sandbox_serves_the_learner_release_so_answers_cannot_be_imported(tmp_path):
+    """A learner's cell that imports the reference app's answer gets the stub, as in the learner release."""
+    import os
+    import subprocess
+
+    from grader.sandbox import require_sandbox, sandbox_command, sandbox_uid
+
+    try:
+        require_sandbox()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no sandbox here: {exc}")
+    work = tmp_path / "work"
+    work.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(work, 0o777)
+    probe = ("import inspect, bookshelf.fanout as f; src = inspect.getsource(f.fetch_details); "
+             "print('stub' if 'raise NotImplementedError()' in src and 'gather' not in src else 'ANSWER')")
+    command = sandbox_command([sys.executable, "-c", probe], work, uid=sandbox_uid(7))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "stub", done.stdout + done.stderr[-2000:]
+    outside = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert outside.stdout.strip() == "ANSWER", "outside the sandbox the authors' copy still holds the answer"

@@ -91,6 +91,23 @@ def test_the_cell_magic_writes_imports_and_shares_names(home):
         InteractiveShell.clear_instance()
 
 
+def test_a_cell_that_imports_a_module_not_written_yet_is_saved_and_says_which(home, capsys):
+    shell = InteractiveShell.instance()
+    try:
+        myshelf.enable()
+        result = shell.run_cell("%%myshelf main\nfrom .details import fetch_details\n\napp = 1\n")
+        result.raise_error()
+        assert "it imports myshelf/details.py, which does not exist yet" in capsys.readouterr().out
+        assert (home / "myshelf" / "main.py").exists()
+        other = shell.run_cell("%%myshelf main\nimport myshelf_elsewhere\n")
+        assert isinstance(other.error_in_exec, ModuleNotFoundError), "only a module of the package is expected"
+        myshelf.write_module("details", "def fetch_details():\n    return 'mine'\n")
+        shell.run_cell("%%myshelf main\nfrom .details import fetch_details\n\napp = fetch_details()\n").raise_error()
+        assert shell.user_ns["app"] == "mine"
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def test_is_stub_tells_the_stub_from_an_answer(home):
     myshelf.write_module("ex", "def stub():\n    ### BEGIN SOLUTION\n    raise NotImplementedError()\n\n"
                                "def done():\n    return 1\n\nasync def astub(x):\n    raise NotImplementedError\n")

@@ -376,10 +376,10 @@ async def check_move_between_lists(move_between_lists: Callable[..., Awaitable[A
 
 async def _check_move_between_lists_in_the_app(move_between_lists: Callable[..., Awaitable[Any]]) -> None:
     """The same function behind PATCH /shelf in the course's app, called over real HTTP."""
-    from ..standins import add_or_keep   # puts books on the shelf; this check must not lean on exercise 4.2
+    from ..standins import add_as_want_to_read   # puts books on the shelf; this check must not lean on exercise 4.2
 
     async with _served("04.move_between_lists", move_between_lists=move_between_lists,
-                       add_to_shelf=add_or_keep) as (_, client):
+                       add_to_shelf=add_as_want_to_read) as (_, client):
         for book_id in (12, 7):
             r = await client.post("/shelf", json={"book_id": book_id})
             expect(r.status_code == 201, f"internal error: POST /shelf for book {book_id} answered {_said(r)}")

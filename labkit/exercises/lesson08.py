@@ -2,8 +2,9 @@
 
 Exercises 8.1 and 8.2 ask for a *test*. A test is worth something when it passes on a correct app
 and fails on a broken one, so these checks grade like mutation testing: they run the learner's
-test on a fresh, correct Bookshelf app, then on deliberately broken copies ("mutants"), each
-broken in one way a real bug could be. The test must pass on the first and fail on every mutant.
+test on a fresh Bookshelf app built from the learner's parts (``labkit.myshelf.app_parts(8)``: their
+code of lessons 03-07, or the course's stand-ins), then on deliberately broken copies of it ("mutants"),
+each broken in one way a real bug could be. The test must pass on the first and fail on every mutant.
 Each mutant is built without touching the learner's own tools: the details mutants swap
 ``app.state.fetch_details`` (which the details route calls), the shelf mutants change the shelf
 after the app's own lifespan has started, so dependency overrides in the learner's test still work.
@@ -20,6 +21,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 
 from ..checks import expect, exercise
+from ..myshelf import app_parts_quietly
 
 __all__ = ["Mutant", "details_mutants", "shelf_mutants", "fresh_app", "run_test_on",
            "check_test_details_degrades", "check_test_shelf_conflict", "check_make_client"]
@@ -40,10 +42,10 @@ class Mutant:
 
 
 def fresh_app() -> Any:
-    """The finished Bookshelf app, not started: in-memory database, simulated services in-process."""
+    """The finished Bookshelf app with the learner's parts, not started: in-memory database, services in-process."""
     from bookshelf import LAST_STAGE, Settings, create_app
 
-    return create_app(Settings.ephemeral(), stage=LAST_STAGE)
+    return create_app(Settings.ephemeral(), stage=LAST_STAGE, parts=app_parts_quietly(8)[0])
 
 
 async def run_test_on(test: Callable[[Any], Awaitable[None]], app: Any) -> BaseException | None:
@@ -71,8 +73,9 @@ async def _grade_test(test: Callable[[Any], Awaitable[None]], mutants: list[Muta
            f"write the test as `async def {getattr(test, '__name__', 'test')}(app):` so it can await the client")
     failure = await run_test_on(test, fresh_app())
     expect(failure is None,
-           f"your test failed on the correct app, where it should pass ({_describe(failure) if failure else ''}). "
-           f"{what}")
+           f"your test failed on the unbroken app, where it should pass ({_describe(failure) if failure else ''}). "
+           f"{what} (The app is built from your parts where they exist: {app_parts_quietly(8)[1]}; if one of "
+           f"yours is wrong, its own check says so.)")
     for mutant in mutants:
         app = fresh_app()
         mutant.break_it(app)

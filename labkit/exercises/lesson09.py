@@ -1,11 +1,13 @@
 """Lesson 09 (Performance under load, and the capstone): checks of the three exercises.
 
 The checks observe behaviour only. Percentiles and run summaries are compared with answers computed here
-from fixed samples. The capstone runs the learner's endpoint on the real Bookshelf app (in-memory database,
-its lifespan started) with a recording stand-in for the ratings service: it counts calls per book and the
-most calls in flight at once, and holds chosen books' ratings until the check releases them, so "hanging",
-"one fetch per book" and "never above the limit" are facts, not timings. The only clock in these checks is
-a generous bound on how long a request with a hanging upstream may take (its deadline plus 2 s).
+from fixed samples. The capstone runs the learner's endpoint on the Bookshelf app with the learner's parts
+(``labkit.myshelf.app_parts``: theirs, or the stand-ins), in-memory database, its lifespan started, with a
+recording stand-in for the ratings service: it counts calls per book and the most calls in flight at once,
+and holds chosen books' ratings until the check releases them, so "hanging", "one fetch per book" and
+"never above the limit" are facts, not timings. The only clock in these checks is a generous bound on how
+long a request with a hanging upstream may take (its deadline plus 2 s). Then the same app is served over
+real HTTP and judged by the capstone's acceptance suite (:mod:`labkit.exercises.capstone`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ import httpx
 
 from ..checks import CheckFailed, exercise, expect
 from ..load import LoadResult, Sample
+from ..myshelf import app_parts_quietly
+from .capstone import SHELF, expected_items
 
-__all__ = ["check_percentiles", "check_summarize_runs", "check_recommendations", "FakeRatings"]
+__all__ = ["check_percentiles", "check_summarize_runs", "check_recommendations", "FakeRatings", "SHELF",
+           "expected_items"]
 
 
 # -- 09.percentiles --------------------------------------------------------------------------------
@@ -171,21 +176,6 @@ class FakeRatings:
         raise CheckFailed("the recommendations endpoint should ask for ratings only, not covers")
 
 
-SHELF = (1, 100, 299)   # Sense and Sensibility, Tom Brown's School Days, A Treatise of Human Nature
-
-
-def expected_items(books: Sequence[Any], shelf: Sequence[int], candidates: int,
-                   ratings: dict[int, float | None]) -> list[dict[str, Any]]:
-    """The reference answer: top ``candidates`` by shared subjects (ties by id), ranked by rating."""
-    subjects = {s for b in books if b.id in shelf for s in b.subjects}
-    scored = [(len(set(b.subjects) & subjects), b) for b in books if b.id not in shelf]
-    top = sorted((x for x in scored if x[0] > 0), key=lambda x: (-x[0], x[1].id))[:candidates]
-    items = [{"book_id": b.id, "title": b.title, "author": b.author, "shared_subjects": n,
-              "rating": ratings.get(b.id)} for n, b in top]
-    return sorted(items, key=lambda i: (i["rating"] is None, -(i["rating"] or 0.0), -i["shared_subjects"],
-                                        i["book_id"]))
-
-
 class _Lines(logging.Handler):
     """Keeps each record with the request id current when it was logged."""
 
@@ -207,7 +197,7 @@ async def _started(add_recommendations: Callable[..., Any], **options: Any) -> t
 
     from bookshelf import Settings, create_app
 
-    app = create_app(Settings.ephemeral(), stage=6)
+    app = create_app(Settings.ephemeral(), stage=6, parts=app_parts_quietly(9)[0])
     returned = add_recommendations(app, **options)   # a stub raises NotImplementedError right here
     expect(returned is None or returned is app, "add_recommendations should add the route to the app it was "
                                                 "given (and return nothing, or that same app)")
@@ -245,6 +235,30 @@ async def check_recommendations(add_recommendations: Callable[..., Any]) -> None
         logger.removeHandler(lines)
         logger.setLevel(old_level)
         logger.propagate = old_propagate
+    await _check_over_http(add_recommendations)
+
+
+async def _check_over_http(add_recommendations: Callable[..., Any]) -> None:
+    """The same function in the app, served over real HTTP and judged by the capstone's acceptance suite."""
+    from bookshelf import Settings, create_app
+
+    from ..serving import serve
+    from .capstone import RatingsService, acceptance, capture_log
+
+    parts, whose = app_parts_quietly(9)
+    limit, deadline, candidates = 3, 1.0, 8   # a deadline a busy machine still meets over real HTTP
+    with RatingsService() as ratings, capture_log() as read_log:
+        app = create_app(Settings.ephemeral(**ratings.settings()), stage=6, parts=parts)
+        add_recommendations(app, limit=limit, deadline=deadline, candidates=candidates)
+        server = serve(app, name="check-09.recommendations")
+        try:
+            report = await acceptance(server.url, ratings, read_log, limit=limit, deadline=deadline,
+                                      candidates=candidates)
+        finally:
+            server.stop()
+    expect(report.passed, f"served in the app and called over HTTP, your /recommendations scored "
+                          f"{report.score}/{report.total} on the capstone's acceptance suite:\n"
+                          + "\n".join(map(str, report.failed())) + f"\n(the app's other parts: {whose})")
 
 
 def _client(app: Any) -> httpx.AsyncClient:

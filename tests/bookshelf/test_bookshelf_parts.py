@@ -11,7 +11,7 @@ from bookshelf.app import default_parts
 from bookshelf.db import add_to_shelf, read_entry
 from bookshelf.fanout import fetch_details_sequential
 from bookshelf.routes.details import PRICE_ATTEMPTS
-from labkit.standins import add_or_keep, move_nothing, search_exact_case
+from labkit.standins import add_as_want_to_read, move_nothing, search_exact_case
 
 pytestmark = pytest.mark.anyio
 
@@ -93,7 +93,7 @@ async def test_post_and_patch_shelf_run_the_add_and_move_parts() -> None:
 
     async def add(db, book_id: int, status, note: str):  # noqa: ANN001
         seen.append(("add", book_id))
-        return await add_or_keep(db, book_id, status, note)
+        return await add_as_want_to_read(db, book_id, status, note)
 
     async def move(db, moves: dict):  # noqa: ANN001
         seen.append(("move", {k: v.value for k, v in moves.items()}))
@@ -111,7 +111,7 @@ async def test_post_and_patch_shelf_run_the_add_and_move_parts() -> None:
 
 
 async def test_the_stand_ins_do_less_and_never_answer_500() -> None:
-    app = create_app(Settings.ephemeral(), stage=4, parts={"add_to_shelf": add_or_keep,
+    app = create_app(Settings.ephemeral(), stage=4, parts={"add_to_shelf": add_as_want_to_read,
                                                              "move_between_lists": move_nothing,
                                                              "search_titles": search_exact_case})
     async with LifespanManager(app):
@@ -123,8 +123,8 @@ async def test_the_stand_ins_do_less_and_never_answer_500() -> None:
             missing = await client.patch("/shelf", json={"moves": [{"book_id": 8, "status": "read"}]})
             lower = await client.get("/titles", params={"contains": "pride"})
             upper = await client.get("/titles", params={"contains": "Pride"})
-    assert (first.status_code, again.status_code, unknown.status_code) == (201, 201, 404)
-    assert again.json()["note"] == "first", "the duplicate must leave the first entry as it was"
+    assert (first.status_code, again.status_code, unknown.status_code) == (201, 409, 404)
+    assert first.json()["note"] == "" and first.json()["status"] == "want_to_read", "the stand-in drops the note"
     assert moved.status_code == 200 and moved.json()[0]["status"] == "want_to_read"
     assert missing.status_code == 404
     assert lower.json() == [] and [b["id"] for b in upper.json()] == [2]
