@@ -49,3 +49,12 @@ def test_quick_benchmark_writes_results(tmp_path):
     for heading in ("# Benchmark results", "## 1.", "## 2.", "## 3.", "## 4.", "| CPU |", "| Python |"):
         assert heading in md
     assert "QUICK" in md
+
+
+def test_serve_start_smoke_run_writes_its_table(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve_start.py"), "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (tmp_path / "serve_start.md").read_text()
+    assert "QUICK" in table and "load average" in table
+    assert "| labkit.serve again under the same name |" in table and "| bare uvicorn: start |" in table
