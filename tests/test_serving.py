@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
 import threading
 import time
 
 import httpx
+import psutil
 import pytest
 
 import labkit
@@ -16,9 +16,10 @@ from apps import labkit_threads, make_app, open_fds
 
 
 def port_is_listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    """Whether a socket of this process listens on ``port``: once freed, the port may go to another
+    process at once (a parallel test worker, a kernel), so connecting to it would prove nothing."""
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
+               for c in psutil.Process().net_connections(kind="tcp"))
 
 
 def test_sync_and_async_clients_against_thread_server(app):
