@@ -1,43 +1,70 @@
 """How the suite shares out its tests among parallel workers (pytest-xdist; ``-n`` is set in pyproject.toml).
 
-* Tests that share a fixture wider than one test (a module-scoped kernel per grading module in
-  ``exercises_tests/``, the graded class of ``tests/test_grade.py``) go to one worker together, so the
-  fixture is built once, as in a serial run.
-* The tests marked ``slow`` start first, then those sharing a fixture, then the rest, so that no worker
-  is left finishing a long test alone at the end.
+* The tests of a module that has a fixture wider than one test (``scope="module"``, ``"class"`` or
+  ``"package"``, in the module or in a ``conftest.py`` above it: one kernel per grading module in
+  ``exercises_tests/``, the graded class of ``tests/test_grade.py``) go to one worker together, so that
+  fixture is built once, as in a serial run. Every other test is scheduled on its own.
+* The tests marked ``slow`` start first, then the grouped modules, then the rest, so that no worker is left
+  finishing a long test alone at the end.
 
-With ``-n 0`` (no workers) the order is the same and the groups are ignored.
+xdist's own ``--dist loadgroup`` would do the grouping from ``xdist_group`` marks, but xdist 3.8 renames the
+test ids to carry the group and pytest 9.2 no longer reads the attribute it renames, so the marks are lost:
+the scheduler below groups by module path instead.
 """
 
 from __future__ import annotations
 
+import ast
+from functools import cache
+from pathlib import Path
+
 import pytest
 
-SHARED_SCOPES = {"module", "class", "package"}
+ROOT = Path(__file__).resolve().parent
+WIDE_SCOPES = {"module", "class", "package"}
 
 
-def _shares_a_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
+@cache
+def _defines_a_wide_fixture(path: Path) -> bool:
+    """Whether the file has a ``@pytest.fixture(scope=...)`` (or ``@fixture(...)``) with a wide scope."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
         return False
-    return any(fixturedef.scope in SHARED_SCOPES
-               for fixturedefs in info.name2fixturedefs.values() for fixturedef in fixturedefs)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "fixture":
+            for keyword in node.keywords:
+                if (keyword.arg == "scope" and isinstance(keyword.value, ast.Constant)
+                        and keyword.value.value in WIDE_SCOPES):
+                    return True
+    return False
+
+
+def shares_a_fixture(module: str) -> bool:
+    """Whether the test module at ``module`` (a path relative to the root) or a conftest above it has a wide fixture."""
+    path = ROOT / module
+    conftests = [folder / "conftest.py" for folder in path.parents if folder == ROOT or ROOT in folder.parents]
+    return any(_defines_a_wide_fixture(p) for p in [path, *conftests])
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201 - xdist's types
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModuleWhenShared(LoadScopeScheduling):
+        """A work unit is a whole module when its tests share a fixture, else a single test."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if shares_a_fixture(module) else nodeid
+
+    return ByModuleWhenShared(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    grouped: set[str] = set()
-    for item in items:
-        if _shares_a_fixture(item):
-            group = item.nodeid.split("::", 1)[0]  # the module's path
-            item.add_marker(pytest.mark.xdist_group(group))
-            grouped.add(group)
-    slow_groups = {item.nodeid.split("::", 1)[0] for item in items
-                   if item.get_closest_marker("slow") and item.nodeid.split("::", 1)[0] in grouped}
-
     def rank(item: pytest.Item) -> int:
         module = item.nodeid.split("::", 1)[0]
-        if item.get_closest_marker("slow") or module in slow_groups:
+        if item.get_closest_marker("slow"):
             return 0
-        return 1 if module in grouped else 2
+        return 1 if shares_a_fixture(module) else 2
 
     items.sort(key=rank)  # stable: collection order within a rank

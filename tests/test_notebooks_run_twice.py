@@ -47,10 +47,13 @@ def _marks(cell: nbformat.NotebookNode) -> set[str]:
     return marks
 
 
-def passes(nb: nbformat.NotebookNode) -> tuple[list[tuple[int, nbformat.NotebookNode]], list[tuple[int, nbformat.NotebookNode]]]:
+Cells = list[tuple[int | str, nbformat.NotebookNode]]  # (code cell number, cell)
+
+
+def passes(nb: nbformat.NotebookNode) -> tuple[Cells, Cells]:
     """The (code cell number, cell) pairs of the first and of the second pass."""
     code = [(n, c) for n, c in enumerate(c for c in nb.cells if c.cell_type == "code")]
-    first = []
+    first: Cells = []
     for n, cell in code:
         marks = _marks(cell)
         if "nbval-check-output" in marks:
@@ -64,7 +67,7 @@ def passes(nb: nbformat.NotebookNode) -> tuple[list[tuple[int, nbformat.Notebook
     return first, second
 
 
-def run(client: NotebookClient, cells: list[tuple[int | str, nbformat.NotebookNode]], what: str) -> None:
+def run(client: NotebookClient, cells: Cells, what: str) -> None:
     for n, cell in cells:
         index = len(client.nb.cells)
         client.nb.cells.append(cell)
