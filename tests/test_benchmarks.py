@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_results(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
@@ -49,3 +52,12 @@ def test_quick_benchmark_writes_results(tmp_path):
     for heading in ("# Benchmark results", "## 1.", "## 2.", "## 3.", "## 4.", "| CPU |", "| Python |"):
         assert heading in md
     assert "QUICK" in md
+
+
+def test_serve_start_smoke_run_writes_its_table(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve_start.py"), "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (tmp_path / "serve_start.md").read_text()
+    assert "QUICK" in table and "load average" in table
+    assert "| labkit.serve again under the same name |" in table and "| bare uvicorn: start |" in table

@@ -93,11 +93,14 @@ def test_feedback_junit_and_summary_are_written(class_run):
 def test_a_learner_over_the_time_limit_is_stopped_and_marked(tmp_path):
     build_learner("ignores_interrupt", tmp_path / "sub" / "stuck")
     build_learner("full_marks", tmp_path / "sub" / "fine")
-    done = run_grade(tmp_path / "sub", tmp_path / "out", "--learner-timeout", "6")
+    # The stuck learner's cell would run for the whole cell limit (60 s) before an interrupt, so only the
+    # learner limit (15 s) can stop it; the fine learner (a process, a kernel, the setup cells: ~3 s idle)
+    # has room on a busy machine. With the default 3 s cell limit the two limits were only seconds apart.
+    done = run_grade(tmp_path / "sub", tmp_path / "out", "--learner-timeout", "15", "--cell-timeout", "60")
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {r["learner"]: r for r in csv.DictReader(open(tmp_path / "out" / "grades.csv", encoding="utf-8"))}
-    assert rows["fine"]["total"] == "1" and rows["stuck"]["total"] == "0"
-    assert "stopped after 6 s" in rows["stuck"]["notes"]
+    assert rows["fine"]["total"] == "1" and rows["stuck"]["total"] == "0", rows
+    assert "stopped after 15 s" in rows["stuck"]["notes"]
     assert "time limit" in (tmp_path / "out" / "feedback" / "stuck.md").read_text(encoding="utf-8")
 
 

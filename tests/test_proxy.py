@@ -12,7 +12,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -50,12 +49,6 @@ print("SERVED", server.port, server.docs_url, direct)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Jupyter:
     url: str  # http://127.0.0.1:<port>/user/learner/
@@ -67,20 +60,31 @@ class Jupyter:
 
 @pytest.fixture
 def jupyter(tmp_path: Path) -> Iterator[Jupyter]:
-    port, token = free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     env.pop("JUPYTERHUB_SERVICE_PREFIX", None)
     log = (tmp_path / "jupyter.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={token}",
+         "--port=0", f"--IdentityProvider.token={token}",  # port 0: the OS picks a free one, no race
          f"--ServerApp.base_url={BASE_URL}", f"--ServerApp.root_dir={tmp_path}"],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    server = Jupyter(f"http://127.0.0.1:{port}{BASE_URL}", token)
     try:
+        deadline = time.monotonic() + 30
+        info = tmp_path / "runtime" / f"jpserver-{proc.pid}.json"  # written once the server listens
+        port = None
+        while port is None:
+            if proc.poll() is not None:
+                pytest.fail("jupyter server exited:\n" + (tmp_path / "jupyter.log").read_text())
+            if time.monotonic() > deadline:
+                pytest.fail("jupyter server did not start within 30 s:\n" + (tmp_path / "jupyter.log").read_text())
+            try:
+                port = json.loads(info.read_text())["port"]
+            except (OSError, ValueError):  # not there yet, or still being written
+                time.sleep(0.1)
+        server = Jupyter(f"http://127.0.0.1:{port}{BASE_URL}", token)
         with server.client() as client:
-            deadline = time.monotonic() + 30
             while True:
                 if proc.poll() is not None:
                     pytest.fail("jupyter server exited:\n" + (tmp_path / "jupyter.log").read_text())
