@@ -32,9 +32,22 @@ LEFT_OUT = ("solutions/", "exercises_tests/", "tests/", "grader/", "authoring/",
 """Paths (folders end with ``/``) that stay with the instructors and authors."""
 
 
+_NOT_COURSE = {".git", ".venv", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", "myshelf", "test-artifacts",
+               "grading-output", "build"}
+"""Folders that are never part of the course when there is no git index to ask (a copy, an unpacked archive)."""
+
+
 def _tracked(root: Path) -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
-    return [name for name in out.decode().split("\0") if name]
+    """The course's files: what git tracks, or, outside a git checkout, every file but generated ones."""
+    found = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True)
+    if found.returncode == 0 and (root / ".git").exists():
+        return [name for name in found.stdout.decode().split("\0") if name]
+    names = []
+    for path in sorted(root.rglob("*")):
+        parts = path.relative_to(root).parts
+        if path.is_file() and not any(part in _NOT_COURSE or part.endswith(".egg-info") for part in parts):
+            names.append("/".join(parts))
+    return names
 
 
 def _left_out(name: str) -> bool:
