@@ -65,10 +65,22 @@ async def test_no_leaked_connections_after_a_fault_period(app_client):
         for upstream in app.state.upstream_apps.values():
             upstream.state.behaviour = HEALTHY
         await asyncio.sleep(TIMEOUT + 0.2)  # answers the upstreams still owe arrive or time out
+        async def details(book_id: int) -> dict[str, str]:
+            """``degraded`` of one call, asked again (up to 3 times) if a busy machine missed the 0.3 s deadline.
+
+            A leaked pool degrades every call for good, so the retries cannot hide it.
+            """
+            for _ in range(3):
+                degraded = (await client.get(f"/books/{book_id}/details")).json()["degraded"]
+                if not degraded:
+                    break
+                await asyncio.sleep(0.2)
+            return degraded
+
         recovered = []
         for first in range(1, 31, 3):  # 3 at a time: 9 upstream calls, fewer than the pool's 10 connections
-            recovered += await asyncio.gather(*(client.get(f"/books/{i}/details") for i in range(first, first + 3)))
-        degraded = [r.json()["degraded"] for r in recovered if r.json()["degraded"]]
+            recovered += await asyncio.gather(*(details(i) for i in range(first, first + 3)))
+        degraded = [d for d in recovered if d]
         states = pool_states(upstream_client)
         print(f"\nsoak: {codes}, pool after recovery {states}, CLOSE_WAIT {half_closed(ports)}")
         assert not degraded, f"{len(degraded)} of 30 calls still degraded after recovery, e.g. {degraded[0]}"
