@@ -16,6 +16,8 @@ all from the package index (``site/requirements.txt``); the build needs no other
 
     python -m authoring.site build              # site/build/html (about 5 minutes on 2 cores)
     python -m authoring.site build --only 00 02 # a few lessons (the landing page lists what was built)
+    python -m authoring.site build --reuse      # re-run only the lessons whose solution changed since
+    python -m authoring.site build --limit 900  # fail if running the lessons takes longer ($SITE_BUILD_LIMIT)
     python -m authoring.site preview            # serve site/build/html on http://127.0.0.1:8000/
 """
 
@@ -48,6 +50,7 @@ __all__ = ["SITE", "BUILD", "execute", "publish", "landing_page", "solution_line
 
 SITE = ROOT / "site"                   # conf.py, static files, requirements.txt
 BUILD = SITE / "build"                 # generated (git-ignored): run/, src/, extra/, html/
+LIMIT_ENV = "SITE_BUILD_LIMIT"         # seconds the execution may take in all (CI sets it)
 CELL_TIMEOUT = 180                     # seconds per cell, as tests/test_notebooks_run_twice.py
 WIDGET = "application/vnd.jupyter.widget-view+json"
 RUN_IT = {
@@ -71,28 +74,35 @@ def _marks(cell: Any) -> set[str]:
     return tags
 
 
-def execute(path: Path, workdir: Path, quick: bool = True, timeout: int = CELL_TIMEOUT) -> Any:
+def execute(path: Path, workdir: Path, quick: bool = True, timeout: int = CELL_TIMEOUT,
+            deadline: float | None = None) -> Any:
     """Run the notebook at ``path`` top to bottom in a fresh kernel started in ``workdir``; returns it with outputs.
 
     Cells marked ``nbval-skip`` are not run (as in the tests); a cell marked ``raises-exception`` may raise;
-    any other error raises ``nbclient``'s ``CellExecutionError`` naming the cell.
+    any other error raises ``nbclient``'s ``CellExecutionError`` naming the cell. Each cell has ``timeout``
+    seconds, and none starts after ``deadline`` (a ``time.time()``), which raises ``TimeoutError``.
     """
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     workdir.mkdir(parents=True, exist_ok=True)
     runnable = copy.deepcopy(nb)
-    runnable.cells = [c for c in runnable.cells if c.cell_type != "code" or "nbval-skip" not in _marks(c)]
+    runnable.cells = [c for c in runnable.cells if c.cell_type == "code" and "nbval-skip" not in _marks(c)]
     for cell in runnable.cells:
         if "nbval-raises-exception" in _marks(cell):
             cell.metadata.setdefault("tags", []).append("raises-exception")
-    env = {"LABKIT_QUICK": "1" if quick else "0", "MYSHELF_HOME": str(workdir),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    os.environ.update(env)  # the kernel inherits this process's environment (a worker process of its own)
-    os.environ.pop("JUPYTERHUB_SERVICE_PREFIX", None)
+    os.environ.update({"LABKIT_QUICK": "1" if quick else "0", "MYSHELF_HOME": str(workdir),
+                       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+    os.environ.pop("JUPYTERHUB_SERVICE_PREFIX", None)  # the kernel inherits this (worker) process's environment
     client = NotebookClient(runnable, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(workdir)}})
-    client.execute()
+    with client.setup_kernel():
+        for index, cell in enumerate(runnable.cells):
+            left = timeout if deadline is None else deadline - time.time()
+            if left <= 0:
+                raise TimeoutError(f"the build's time limit was reached before code cell {index} of {path.name}")
+            client.timeout = int(max(1, min(timeout, left)))
+            client.execute_cell(cell, index)
     ran = {c.id: c for c in runnable.cells}
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.id in ran:
@@ -100,9 +110,9 @@ def execute(path: Path, workdir: Path, quick: bool = True, timeout: int = CELL_T
     return nb
 
 
-def _execute_to(path: Path, workdir: Path, out: Path, quick: bool) -> float:
+def _execute_to(path: Path, workdir: Path, out: Path, quick: bool, deadline: float | None) -> float:
     started = time.monotonic()
-    nbformat.write(execute(path, workdir, quick), out)
+    nbformat.write(execute(path, workdir, quick, deadline=deadline), out)
     return time.monotonic() - started
 
 
@@ -292,10 +302,11 @@ def answers_in(html_dir: Path, root: Path = ROOT) -> list[str]:
 
 # -- the build ----------------------------------------------------------------------------------------
 def build(only: set[str] | None = None, quick: bool = True, workers: int = 2, out: Path = BUILD,
-          root: Path = ROOT, reuse: bool = False) -> Path:
+          root: Path = ROOT, reuse: bool = False, limit: float | None = None) -> Path:
     """Execute the lessons, write the pages and run Sphinx; returns the folder of the HTML site.
 
     ``reuse``: keep an earlier build's run of a lesson whose solution notebook has not changed since.
+    ``limit``: seconds the lessons' execution may take in all (no cell starts later; each has 180 s anyway).
     """
     course = lessons(root)
     built = [lesson for lesson in course if only is None or lesson.number in only]
@@ -312,12 +323,13 @@ def build(only: set[str] | None = None, quick: bool = True, workers: int = 2, ou
     to_run = [lesson for lesson in built if not (out / "executed" / lesson.file).exists()
               or (out / "executed" / lesson.file).stat().st_mtime < (root / "solutions" / lesson.file).stat().st_mtime]
     started = time.monotonic()
+    deadline = None if limit is None else time.time() + limit
     print(f"executing {len(to_run)} lessons, {workers} at a time ({'LABKIT_QUICK=1' if quick else 'full sizes'})",
           flush=True)
     failures = []
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
         jobs = {pool.submit(_execute_to, root / "solutions" / lesson.file, out / "run" / lesson.number,
-                            out / "executed" / lesson.file, quick): lesson for lesson in to_run}
+                            out / "executed" / lesson.file, quick, deadline): lesson for lesson in to_run}
         for job in concurrent.futures.as_completed(jobs):
             lesson = jobs[job]
             try:
@@ -373,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("--workers", type=int, default=2, help="lessons executed at a time (default 2)")
     make.add_argument("--out", type=Path, default=BUILD, help="build folder (default site/build)")
     make.add_argument("--reuse", action="store_true", help="keep earlier runs of lessons that did not change")
+    make.add_argument("--limit", type=float, default=float(os.environ.get(LIMIT_ENV) or 0) or None, metavar="SECONDS",
+                      help=f"fail if executing the lessons takes longer (default: ${LIMIT_ENV}, else no limit)")
     show = sub.add_parser("preview", help="serve the built site on a local port")
     show.add_argument("--port", type=int, default=8000)
     show.add_argument("--out", type=Path, default=BUILD, help="build folder (default site/build)")
@@ -382,8 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         build(set(args.only) if args.only else None, quick=not args.full, workers=args.workers, out=args.out,
-              reuse=args.reuse)
-    except (RuntimeError, ValueError) as exc:
+              reuse=args.reuse, limit=args.limit)
+    except (RuntimeError, ValueError, TimeoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

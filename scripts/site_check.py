@@ -12,8 +12,9 @@ protocol), checking that:
 * nothing is fetched from outside this machine (every other host resolves to nothing, and the browser's
   network log must name only 127.0.0.1): fonts, scripts and icons are bundled.
 
-Screenshots of the landing page and of one lesson, at desktop and phone widths, land in
-``test-artifacts/site/``. Without Chromium (``apt-get install chromium``) it prints SKIP and exits 0.
+Screenshots of the landing page and of one lesson (its top, a chart, an exercise), at desktop and phone
+widths, land in ``test-artifacts/site/``. Without Chromium (``apt-get install chromium``; Google Chrome will do) it prints SKIP
+and exits 0.
 
     python scripts/site_check.py              # check site/build/html
     python scripts/site_check.py --html DIR   # check another build
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html", type=Path, default=BUILD / "html", help="the built site (default site/build/html)")
     args = parser.parse_args(argv)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
     if chromium is None:
         print("SKIP: Chromium is not installed (on Debian: apt-get install chromium); the site was not checked")
         return 0
@@ -165,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             open_page(page, base)
             screenshot(page, f"landing-{kind}.png")
             open_page(page, base + lesson)
-            page.js("document.querySelector('.cell_output img')?.scrollIntoView({block: 'center'})")
-            screenshot(page, f"lesson-{kind}.png")
+            screenshot(page, f"lesson-{kind}.png")  # its title, launch buttons and objectives box
+            for part, selector in (("chart", ".cell_output img"), ("exercise", ".run-it-yourself")):
+                page.js(f"document.querySelector('{selector}')?.scrollIntoView({{block: 'center'}})")
+                screenshot(page, f"lesson-{part}-{kind}.png")
         failures += [f"an exercise answer is on the site: {leak}" for leak in answers_in(args.html)]
         outside = sorted({u for u in browser.requests if urllib.parse.urlsplit(u).scheme not in LOCAL_SCHEMES
                           and urllib.parse.urlsplit(u).hostname not in LOCAL_HOSTS})
