@@ -91,12 +91,12 @@ def execute(path: Path, workdir: Path, quick: bool = True, timeout: int = CELL_T
     for cell in runnable.cells:
         if "nbval-raises-exception" in _marks(cell):
             cell.metadata.setdefault("tags", []).append("raises-exception")
-    os.environ.update({"LABKIT_QUICK": "1" if quick else "0", "MYSHELF_HOME": str(workdir),
-                       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
-    os.environ.pop("JUPYTERHUB_SERVICE_PREFIX", None)  # the kernel inherits this (worker) process's environment
+    env = {**os.environ, "LABKIT_QUICK": "1" if quick else "0", "MYSHELF_HOME": str(workdir),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env.pop("JUPYTERHUB_SERVICE_PREFIX", None)  # served links as on a laptop
     client = NotebookClient(runnable, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(workdir)}})
-    with client.setup_kernel():
+    with client.setup_kernel(env=env):
         for index, cell in enumerate(runnable.cells):
             left = timeout if deadline is None else deadline - time.time()
             if left <= 0:
