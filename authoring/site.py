@@ -12,9 +12,10 @@ all from the package index (``site/requirements.txt``); the build needs no other
    by a note (they need a kernel);
 3. the landing page is the course map (:mod:`authoring.navigation`); each lesson page has a Binder launch
    button and a download of the learner notebook;
-4. ``answers_in`` scans the built pages for the body of every solution region: the build fails if one is there.
+4. ``answers_in`` looks in the built pages, search index and downloads for every line of every solution region
+   that learners are not given anyway, and for each region's whole body: the build fails if one is there.
 
-    python -m authoring.site build              # site/build/html (about 5 minutes on 2 cores)
+    python -m authoring.site build              # site/build/html (2½ to 5 minutes on 2 cores)
     python -m authoring.site build --only 00 02 # a few lessons (the landing page lists what was built)
     python -m authoring.site build --reuse      # re-run only the lessons whose solution changed since
     python -m authoring.site build --limit 900  # fail if running the lessons takes longer ($SITE_BUILD_LIMIT)
@@ -46,7 +47,8 @@ import nbformat
 from .editions import BEGIN, END, MD_BLOCK, ROOT, strip_solutions
 from .navigation import BINDER_REPO, INDEX, NAV_TAG, TIME_ROW, Lesson, binder_url, lessons
 
-__all__ = ["SITE", "BUILD", "execute", "publish", "landing_page", "solution_lines", "answers_in", "build", "main"]
+__all__ = ["SITE", "BUILD", "RUN_IT", "execute", "publish", "landing_page", "solution_lines", "page_text",
+           "answers_in", "build", "preview", "main"]
 
 SITE = ROOT / "site"                   # conf.py, static files, requirements.txt
 BUILD = SITE / "build"                 # generated (git-ignored): run/, src/, extra/, html/
