@@ -6,6 +6,8 @@ protocol), checking that:
 
 * every image has loaded and has a width (``naturalWidth > 0``): the lessons' charts render;
 * every link inside the site leads to a page or file that exists, and its ``#anchor`` to an element there;
+* every lesson page has its sidebar, previous / next links, time and objectives box, a *Launch on Binder*
+  button for that lesson and a *Download notebook* button for its learner edition;
 * the full-text search works offline: searching for a word of the lessons lists lesson pages;
 * on a phone-sized screen (390 px) no page is wider than the screen: wide tables and code scroll in their box;
 * no answer of an exercise is on any page (``authoring.site.answers_in``);
@@ -60,6 +62,9 @@ PAGE_FACTS = """(() => ({
     overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
     prevnext: !!document.querySelector('.prev-next-area, .footer-article-items a.left-prev, a.right-next, a.left-prev'),
     sidebar: document.querySelectorAll('.bd-sidebar-primary a.reference').length,
+    binder: document.querySelector('.btn-launch-binder-button')?.href || '',
+    download: document.querySelector('.btn-download-notebook-button')?.href || '',
+    box: !!document.querySelector('.lesson-box'),
 }))()"""
 
 
@@ -108,8 +113,18 @@ def check_site(page: Page, base: str, html_dir: Path) -> list[str]:
                 failures.append(f"{name}: an image did not render: {image['src'][:100]}")
             figures += 1
         wanted += [(name, link) for link in facts["links"] if link.startswith(base)]
-        if name[:2].isdigit() and (not facts["prevnext"] or facts["sidebar"] < 2):
-            failures.append(f"{name}: no previous/next links or no sidebar")
+        if name[:2].isdigit():  # a lesson page
+            notebook = name.replace(".html", ".ipynb")
+            if not facts["prevnext"] or facts["sidebar"] < 2:
+                failures.append(f"{name}: no previous/next links or no sidebar")
+            if not facts["binder"].startswith("https://mybinder.org/") or notebook not in urllib.parse.unquote(facts["binder"]):
+                failures.append(f"{name}: no Binder button for {notebook} (found {facts['binder']!r})")
+            if not facts["download"].endswith(f"/notebooks/{notebook}"):
+                failures.append(f"{name}: no download button for the learner's {notebook}")
+            if not facts["box"]:
+                failures.append(f"{name}: no time / objectives box")
+            if facts["download"]:
+                wanted.append((name, facts["download"]))
     for name, link in wanted:
         parts = urllib.parse.urlsplit(link)
         target = urllib.parse.unquote(parts.path[len(urllib.parse.urlsplit(base).path):]) or "index.html"
@@ -129,10 +144,17 @@ def check_site(page: Page, base: str, html_dir: Path) -> list[str]:
     return failures
 
 
-def check_search(page: Page, base: str) -> list[str]:
+def check_search(page: Page, base: str, html_dir: Path) -> list[str]:
+    if not (html_dir / "search.html").is_file():
+        return ["the site has no search page"]
     screen(page, DESKTOP, mobile=False)
     page.send("Page.navigate", url=f"{base}search.html?q=gather")
-    hits = page.wait_for("document.querySelectorAll('#search-results li').length", 30, "search results for 'gather'")
+    try:
+        page.wait_for("document.querySelectorAll('#search-results li').length", 30, "search results for 'gather'")
+    except TimeoutError as exc:
+        return [f"search: {exc}"]
+    time.sleep(0.5)  # results arrive one page at a time
+    hits = page.js("document.querySelectorAll('#search-results li').length")
     names = page.js("Array.from(document.querySelectorAll('#search-results li a')).map(a => a.textContent).join(' | ')")
     print(f"  search for 'gather': {hits} results ({names[:120]})")
     return [] if any(c.isdigit() for c in names) else [f"searching 'gather' found no lesson: {names!r}"]
@@ -158,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         wait_http(f"http://127.0.0.1:{browser.port}/json/version", 30)
         page = browser.new_page()
         failures = check_site(page, base, args.html)
-        failures += check_search(page, base)
-        lesson = SCREENSHOT_LESSON if (args.html / SCREENSHOT_LESSON).is_file() else \
-            sorted(p.name for p in args.html.glob("[0-9][0-9]_*.html"))[0]
+        failures += check_search(page, base, args.html)
+        lessons = sorted(p.name for p in args.html.glob("[0-9][0-9]_*.html"))
+        lesson = SCREENSHOT_LESSON if SCREENSHOT_LESSON in lessons else (lessons or ["index.html"])[0]
         for size, mobile, kind in ((DESKTOP, False, "desktop"), (PHONE, True, "phone")):
             screen(page, size, mobile)
             open_page(page, base)

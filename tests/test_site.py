@@ -6,6 +6,8 @@ import html
 import importlib.util
 import os
 import re
+import shutil
+import sys
 
 import nbformat
 import pytest
@@ -204,3 +206,33 @@ def test_a_failing_cell_fails_the_run_but_marked_cells_behave_as_in_the_tests(tm
         site.execute(tmp_path / "bad.ipynb", tmp_path / "run")
     with pytest.raises(TimeoutError, match="time limit"):
         site.execute(tmp_path / "good.ipynb", tmp_path / "run", deadline=0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not any(map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
+                    reason="no Chromium here (apt-get install chromium)")
+def test_the_browser_check_fails_a_broken_site(tmp_path, capsys):
+    """scripts/site_check.py on a site with a broken link and anchor, an outside image, a lesson page without its
+    buttons, too wide for a phone, with an answer on it, and no search page: each is reported."""
+    html_dir = tmp_path / "html"
+    html_dir.mkdir()
+    (html_dir / "index.html").write_text(
+        '<html><body><a href="missing.html">gone</a> <a href="01_demo.html#nowhere">lesson</a>'
+        '<img src="https://example.org/chart.png"></body></html>')
+    answer = sorted(site.solution_lines()["01_async_fundamentals.ipynb"])[0]
+    (html_dir / "01_demo.html").write_text(f'<html><head><meta name="viewport" content="width=device-width">'
+                                           f'</head><body><p>a lesson page without buttons</p>'
+                                           f'<pre>{html.escape(answer)}</pre><div style="width: 900px">wide</div>'
+                                           '</body></html>')
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import site_check
+
+    site_check.ARTIFACTS = tmp_path / "screenshots"
+    assert site_check.main(["--html", str(html_dir)]) == 1
+    report = capsys.readouterr().err
+    for problem in ("index.html: broken link to missing.html", "01_demo.html#nowhere, which has no such anchor",
+                    "index.html: an image did not render", "outside this machine: ['https://example.org/chart.png']",
+                    "01_demo.html: no Binder button", "01_demo.html: no download button", "no time / objectives box",
+                    "the site has no search page", "px wider than a 390 px phone screen",
+                    f"an exercise answer is on the site: 01_demo.html: {answer}"):
+        assert problem in report, problem
