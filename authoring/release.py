@@ -28,7 +28,7 @@ from .editions import BEGIN, END, MD_BLOCK, ROOT, strip_solutions
 __all__ = ["LEFT_OUT", "release", "solution_regions", "answer_leaks", "main"]
 
 LEFT_OUT = ("solutions/", "exercises_tests/", "tests/", "grader/", "authoring/", "scripts/", "benchmarks/",
-            ".ci/", "INSTRUCTORS.md")
+            ".ci/", "INSTRUCTORS.md", "site/", ".github/workflows/site.yml")
 """Paths (folders end with ``/``) that stay with the instructors and authors."""
 
 
