@@ -26,7 +26,7 @@ QUESTIONS = [
             Option("about 0.1 s: each `def` call gets its own thread",
                    why="threads come from a limited pool: each call borrows one of the limiter's 40 tokens, "
                        "and a call that finds none free waits for one."),
-            Option("about 0.3 s: waves of 40, 40 and 20", correct=True),
+            Option("three waves of 0.1 s (40, 40, then 20): about 0.3 s, or a little more", correct=True),
             Option("about 10 s: `def` endpoints run one at a time",
                    why="`def` endpoints run in worker threads, as many at once as there are tokens; only "
                        "blocking code *inside `async def`* runs one at a time."),
@@ -56,7 +56,7 @@ QUESTIONS = [
             Option("waits as long as before: the ranking still holds the GIL",
                    why="a thread running Python hands the GIL over every few milliseconds (the switch "
                        "interval), so the loop's thread gets turns while the ranking goes on."),
-            Option("waits much less, though not zero: the loop gets the GIL back every few milliseconds",
+            Option("waits less, though not zero: the loop gets the GIL back every few milliseconds",
                    correct=True),
             Option("does not wait at all: the worker thread runs in parallel with the loop",
                    why="pure Python in a worker thread shares one GIL with the loop's thread: they take turns, "
