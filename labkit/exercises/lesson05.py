@@ -272,7 +272,7 @@ async def check_cpu_pool(CpuPool: Callable[..., Any]) -> None:
     expect(closing_lag < limit,
            f"the event loop stalled for {closing_lag:.2f} s while the pool shut down: pool.shutdown() waits "
            f"until every worker process has exited, and here each takes {EXIT_SECONDS} s. Run it in a worker "
-           f"thread (`await asyncio.to_thread(self._pool.shutdown)`), not on the loop (a `with` block around "
+           f"thread (`asyncio.to_thread(...)` with the pool's `shutdown`), not on the loop (a `with` block around "
            f"the pool calls it on the loop too)")
     deadline = time.monotonic() + 5.0
     left = [p for p in multiprocessing.active_children() if p.pid not in before]
