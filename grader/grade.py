@@ -8,6 +8,7 @@ unless ``--sandbox none``. The lessons come from the manifest ``labkit/exercises
 After every worker and sandbox is gone, writes (each file atomically) into ``--out``:
 
 * ``grades.csv``: one row per learner, a column per exercise (points), total, maximum, percentage;
+* ``points.json``: each exercise column's lesson notebook and maximum (``python -m grader export`` reads it);
 * ``feedback/<learner>.md``: per exercise, passed or not, points, and the message for the learner;
 * ``junit/<learner>.xml``: one test case per check, for tools that read JUnit XML;
 * ``logs/<learner>.log``: what the learner's kernels printed to the terminal;
@@ -342,6 +343,9 @@ def _write_outputs(grades: list[LearnerGrade], plan: list[tuple[str, list[str]]]
         _atomic_write(out / "feedback" / f"{g.name}.md", feedback(g, plan, by_id).encode("utf-8"))
         _atomic_write(out / "junit" / f"{g.name}.xml",
                       ET.tostring(junit(g, plan, by_id), encoding="utf-8", xml_declaration=True))
+    maxima = {col: {"notebook": name, "max": sum(by_id[i].points for i in ids)}
+              for name, lesson_ids in plan for col, ids in _columns([(name, lesson_ids)]).items()}
+    _atomic_write(out / "points.json", (json.dumps({"columns": maxima}, indent=1) + "\n").encode("utf-8"))
     _atomic_write(out / "grades.csv", table.getvalue().encode("utf-8"))
 
 
