@@ -214,3 +214,13 @@ def test_a_sealed_check_cannot_be_disabled_from_the_learners_function(tmp_path):
     assert "the keys are ['p50']" in sealed.message, sealed
     assert not isinstance(in_kernel, str) and in_kernel.status == "passed", (
         f"the attack must really defeat a check run in the kernel, or this test proves nothing: {in_kernel}")
+
+
+def test_one_learner_with_spare_workers_is_split_by_lesson_and_a_class_is_not():
+    from grader.grade import _parts, _plan
+
+    plan, _ = _plan()
+    for learners, workers, count in ((1, 2, 2), (1, 4, 4), (2, 2, 1), (50, 2, 1), (3, 8, 2), (1, 64, len(plan))):
+        parts = _parts(plan, learners, workers)
+        assert len(parts) == count, (learners, workers)
+        assert sorted(name for part in parts for name, _ in part) == sorted(name for name, _ in plan)
