@@ -39,7 +39,7 @@ def _nearest_rank(values: Sequence[float], q: float) -> float:
     return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
 
 
-@exercise("09.percentiles", target="percentiles", points=1, timeout=10)
+@exercise("09.percentiles", target="percentiles", points=1, timeout=10, sealed=True)
 def check_percentiles(percentiles: Callable[..., Any]) -> None:
     """Nearest rank: always an observed value; one sample; ties; unsorted input left alone; empty is an error."""
     hundred = [float(i) for i in range(100, 0, -1)]            # 100, 99, ..., 1: unsorted on purpose
