@@ -31,9 +31,10 @@ from mirakuru import TCPExecutor
 from mirakuru.exceptions import ExecutorError
 
 __all__ = ["Service", "RedisServer", "PostgresServer", "ServiceMissing", "redis", "postgres", "available",
-           "missing_message", "running", "stop_all"]
+           "require", "missing_message", "running", "history", "stop_all"]
 
 _registry: dict[str, "Service"] = {}
+_history: list["Service"] = []   # every server this process started, stopped or not (see history())
 _lock = threading.Lock()
 
 _INSTALL = {
@@ -114,6 +115,14 @@ class _Executor(TCPExecutor):
         if self._ready_text is None:
             return True
         return self._ready_text in self._log_path.read_text(errors="replace")
+
+
+def require(*kinds: str) -> None:
+    """Raise :class:`ServiceMissing`, naming every install needed, unless the servers ``kinds`` can start."""
+    found = available()
+    missing = [kind for kind in (kinds or tuple(_INSTALL)) if not found[kind]]
+    if missing:
+        raise ServiceMissing(missing_message(*missing))
 
 
 def _free_port(host: str) -> int:
@@ -282,6 +291,8 @@ def _register(name: str, make: "type[Service]", *args: object) -> Service:
     service = make(name, *args)  # type: ignore[call-arg]
     with _lock:
         _registry[name] = service
+        _history.append(service)
+        del _history[:-100]
     return service
 
 
@@ -303,6 +314,12 @@ def running() -> list[Service]:
     """The servers this process started that have not been stopped."""
     with _lock:
         return list(_registry.values())
+
+
+def history() -> list[Service]:
+    """The servers this process started (the last 100), stopped or not: a test checks their folders are gone."""
+    with _lock:
+        return list(_history)
 
 
 def stop_all() -> None:
