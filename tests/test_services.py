@@ -138,3 +138,13 @@ def test_a_missing_server_gives_one_message_naming_each_install(monkeypatch):
     with pytest.raises(services.ServiceMissing, match="apt-get install -y postgresql"):
         services.postgres(name="t-missing-pg")
     assert services.running() == []
+
+
+def test_binder_and_ci_install_the_servers():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    apt = (root / "binder" / "apt.txt").read_text().split()
+    assert {"redis-server", "postgresql"} <= set(apt)
+    assert "binder/apt.txt" in (root / "scripts" / "simulate_binder.sh").read_text()
+    assert "redis-server postgresql" in (root / ".ci" / "run").read_text()
