@@ -17,14 +17,20 @@ Windows); in a notebook it shows that message alone, without a traceback.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
+import contextlib
+import ctypes
 import glob
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from mirakuru import TCPExecutor
@@ -98,6 +104,46 @@ def available() -> dict[str, bool]:
     return {"redis": _redis_binary() is not None, "postgres": _postgres_bindir() is not None}
 
 
+def _new_session_that_dies_with_its_parent() -> None:
+    """In the server's process before it starts (Linux): its own session, and a signal when its parent dies.
+
+    The parent is the ``labkit-services`` thread below, which lives as long as the process that started
+    the server: a killed kernel takes its servers with it instead of leaving them running.
+    """
+    os.setsid()
+    stop = signal.SIGINT if "postgres" in _spawning.get("kind", "") else signal.SIGTERM
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(stop), 0, 0, 0)   # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != _spawning.get("parent"):                       # the parent died before prctl
+        os._exit(1)
+
+
+_spawning: dict[str, object] = {}
+_spawn_jobs: "queue.SimpleQueue[tuple[Callable[[], object], concurrent.futures.Future[object]]]" = queue.SimpleQueue()
+_spawner: threading.Thread | None = None
+
+
+def _spawn_loop() -> None:
+    while True:
+        job, done = _spawn_jobs.get()
+        try:
+            done.set_result(job())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            done.set_exception(exc)
+
+
+def _in_spawner(job: "Callable[[], object]") -> object:
+    """Run ``job`` (which starts a server) in one long-lived daemon thread, so the server's parent-death
+    signal is tied to this process, not to whichever thread asked (a thread pool's thread ends early)."""
+    global _spawner
+    with _lock:
+        if _spawner is None or not _spawner.is_alive():
+            _spawner = threading.Thread(target=_spawn_loop, name="labkit-services", daemon=True)
+            _spawner.start()
+    done: concurrent.futures.Future[object] = concurrent.futures.Future()
+    _spawn_jobs.put((job, done))
+    return done.result()
+
+
 class _Executor(TCPExecutor):
     """mirakuru's TCP executor that, when given ``ready_text``, also waits for the server to log it.
 
@@ -108,6 +154,13 @@ class _Executor(TCPExecutor):
     def __init__(self, *args: object, log: Path, ready_text: str | None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._log_path, self._ready_text = log, ready_text
+
+    @property
+    def _popen_kwargs(self) -> dict[str, object]:
+        kwargs = super()._popen_kwargs
+        if sys.platform.startswith("linux"):
+            kwargs["preexec_fn"] = _new_session_that_dies_with_its_parent
+        return kwargs
 
     def after_start_check(self) -> bool:
         if not super().after_start_check():
@@ -141,6 +194,7 @@ class Service:
         self.host = "127.0.0.1"
         self.port = _free_port(self.host)
         self.folder = Path(tempfile.mkdtemp(prefix=f"labkit-{self.kind}-"))
+        (self.folder / "owner").write_text(str(os.getpid()))   # lets a later start clean up if this process is killed
         self._log = self.folder / "server.log"
         self._executor: TCPExecutor | None = None
 
@@ -173,8 +227,14 @@ class Service:
                 command, log=self._log, ready_text=ready_text, host=self.host, port=self.port, timeout=timeout, sleep=0.02, stop_signal=stop_signal,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 popen_kwargs={"user": user} if user else None)
+            executor = self._executor
+
+            def start() -> None:
+                _spawning.update(kind=self.kind, parent=os.getpid())
+                executor.start()
+
             try:
-                self._executor.start()
+                _in_spawner(start)
             except ExecutorError as exc:
                 output = self.log()
                 self.stop()
@@ -283,7 +343,38 @@ class PostgresServer(Service):
         return self.url
 
 
+def _reap_orphans(timeout: float = 10.0) -> None:
+    """Delete the folders (and stop the servers) that a labkit process left when it was killed.
+
+    A kernel that is killed, not shut down, runs no exit hook. On Linux its servers get a signal when it dies
+    (see ``_Executor``); elsewhere they keep running. Either way the next start cleans up: every
+    ``labkit-redis-*``/``labkit-postgres-*`` folder whose ``owner`` process is gone is removed, after the server
+    processes still working in it (found by their working directory) are stopped.
+    """
+    import psutil
+
+    for folder in Path(tempfile.gettempdir()).glob("labkit-*-*"):
+        if not folder.name.startswith(("labkit-redis-", "labkit-postgres-")):
+            continue
+        try:
+            owner = int((folder / "owner").read_text())
+        except (OSError, ValueError):
+            continue
+        if psutil.pid_exists(owner):
+            continue
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if Path(proc.cwd()).is_relative_to(folder):
+                    proc.send_signal(signal.SIGINT if proc.name().startswith("postgres") else signal.SIGTERM)
+                    try:
+                        proc.wait(timeout)
+                    except psutil.TimeoutExpired:
+                        proc.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _register(name: str, make: "type[Service]", *args: object) -> Service:
+    _reap_orphans()
     with _lock:
         previous = _registry.pop(name, None)
     if previous is not None:

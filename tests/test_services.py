@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import psutil
 import pytest
@@ -26,10 +27,18 @@ needs_postgres = pytest.mark.skipif(
 
 
 def processes_using(folder: object) -> list[psutil.Process]:
-    """Processes whose command line names ``folder`` (a server's data directory)."""
+    """Processes working in ``folder`` (a server's data directory), by working directory or command line.
+
+    Redis rewrites its command line (and the environment after it) to a short title, so its folder shows only
+    as its working directory (``--dir`` changes into it); PostgreSQL changes into its data directory too.
+    """
     found = []
     for proc in psutil.process_iter(["cmdline"]):
-        if any(str(folder) in part for part in proc.info["cmdline"] or []):
+        try:
+            cwd = proc.cwd()
+        except psutil.Error:
+            cwd = ""
+        if cwd.startswith(str(folder)) or any(str(folder) in part for part in proc.info["cmdline"] or []):
             found.append(proc)
     return found
 
@@ -148,3 +157,28 @@ def test_binder_and_ci_install_the_servers():
     assert {"redis-server", "postgresql"} <= set(apt)
     assert "binder/apt.txt" in (root / "scripts" / "simulate_binder.sh").read_text()
     assert "redis-server postgresql" in (root / ".ci" / "run").read_text()
+
+
+@needs_redis
+@needs_postgres
+def test_servers_of_a_killed_process_are_stopped_by_the_next_start():
+    script = textwrap.dedent("""
+        import os, signal
+        from labkit import services
+        r, p = services.redis(name="orphan-r"), services.postgres(name="orphan-p")
+        print(r.folder, p.folder, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)      # no exit hook runs
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    folders = done.stdout.split()
+    assert len(folders) == 2 and all(os.path.isdir(f) for f in folders), done.stderr
+    if sys.platform.startswith("linux"):  # the servers got their parent-death signal and stop by themselves
+        deadline = time.monotonic() + 30
+        while any(processes_using(f) for f in folders) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(processes_using(f) for f in folders), "a server outlived the process that started it"
+    server = services.redis(name="t-after-orphans")   # any start cleans up what a killed process left
+    server.stop()
+    for folder in folders:
+        assert not processes_using(folder) and not os.path.exists(folder), f"{folder} is still there"
