@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -58,8 +61,14 @@ async def served_by_workers(check_id: str, part: str, env: dict[str, str],
     """The lesson's app under ``uvicorn --workers N`` with the learner's parts; a client for it (new connections)."""
     from .. import myshelf, outside
 
-    server = await asyncio.to_thread(outside.uvicorn, APP, name=f"check-{check_id}", workers=workers,
-                                     cwd=myshelf.home(), env=env, timeout=60)
+    scratch = tempfile.mkdtemp(prefix="labkit-check-")   # the app's SQLite file, when it has no PostgreSQL
+    env = {"BOOKSHELF_DB": os.path.join(scratch, "check.db"), **env}
+    try:
+        server = await asyncio.to_thread(outside.uvicorn, APP, name=f"check-{check_id}", workers=workers,
+                                         cwd=myshelf.home(), env=env, timeout=60)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     try:
         limits = httpx.Limits(max_keepalive_connections=0)  # every request on a new connection: any worker
         async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as client:
@@ -69,6 +78,7 @@ async def served_by_workers(check_id: str, part: str, env: dict[str, str],
             yield client
     finally:
         await asyncio.to_thread(server.stop)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _redis_clients(url: str, n: int) -> list[Any]:
