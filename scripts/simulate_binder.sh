@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Simulate what Binder (repo2docker) builds, using nothing outside binder/, then run every learner notebook in it.
 #
+#   0. the system packages of binder/apt.txt (repo2docker installs them with apt-get): installed here when
+#      missing and this shell may run apt-get, otherwise the script stops and names them;
 #   1. a fresh virtual environment on the Python that binder/runtime.txt names (if this machine has it);
 #   2. `pip install -r binder/requirements.txt`, then binder/postBuild run from the repository root,
 #      as repo2docker does;
@@ -12,6 +14,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
+
+apt_packages=()
+if [[ -f binder/apt.txt ]]; then
+    while read -r package _; do
+        [[ -z "$package" || "$package" == \#* ]] && continue
+        dpkg -s "$package" >/dev/null 2>&1 || apt_packages+=("$package")
+    done < binder/apt.txt
+fi
+if (( ${#apt_packages[@]} )); then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        echo "== installing binder/apt.txt packages: ${apt_packages[*]}"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+    else
+        echo "binder/apt.txt needs these system packages, which are not installed: ${apt_packages[*]}" >&2
+        echo "install them (Debian/Ubuntu: sudo apt-get install ${apt_packages[*]}) and run this again" >&2
+        exit 1
+    fi
+fi
 
 runtime="$(tr -d '[:space:]' < binder/runtime.txt)"          # e.g. python-3.11
 version="${runtime#python-}"

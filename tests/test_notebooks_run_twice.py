@@ -22,6 +22,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellControlSignal, CellExecutionError, DeadKernelError
 
 from apps import ROOT
+from labkit import services
 
 NOTEBOOKS = sorted((ROOT / "solutions").glob("*.ipynb")) + sorted((ROOT / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT = 180  # seconds, per cell
@@ -29,9 +30,12 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 PROBE = """
 import json as _json, sys as _sys, threading as _threading, labkit as _labkit
+import labkit.services as _services, psutil as _psutil
 print(_json.dumps({
     "threads": sorted(t.name for t in _threading.enumerate() if t.name.startswith("labkit-server")),
     "servers": sorted(s.name for s in _labkit.running_servers()),
+    "processes": sorted(p.name() for p in _psutil.Process().children(recursive=True)),
+    "data folders": sorted(str(s.folder) for s in _services.history() if s.folder.exists()),
     "python": _sys.executable,
 }))
 """
@@ -122,7 +126,11 @@ def test_a_failing_cell_is_reported_with_its_pass_number_and_traceback(tmp_path)
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_runs_twice_in_one_kernel(path):
-    first, second = passes(nbformat.read(path, as_version=4))
+    nb = nbformat.read(path, as_version=4)
+    uses_servers = any("labkit.services.require(" in c.source for c in nb.cells)   # lesson 10: Redis, PostgreSQL
+    if uses_servers and not all(services.available().values()):
+        pytest.skip(f"{path.name} needs Redis and PostgreSQL: {services.missing_message().splitlines()[2].strip()}")
+    first, second = passes(nb)
     name = f"{path.parent.name}/{path.name}"
     client = NotebookClient(nbformat.v4.new_notebook(), timeout=CELL_TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
@@ -134,3 +142,6 @@ def test_runs_twice_in_one_kernel(path):
     found = json.loads("".join(o.get("text", "") for o in probe.outputs))
     assert found["python"] == sys.executable, f"the kernel ran {found['python']}, not this environment's Python"
     assert len(found["threads"]) == len(found["servers"]), f"server threads without a registered server: {found}"
+    if uses_servers:
+        assert not found["processes"], f"child processes still running after the last cell: {found['processes']}"
+        assert not found["data folders"], f"server data folders left behind: {found['data folders']}"
