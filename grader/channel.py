@@ -25,6 +25,7 @@ import concurrent.futures
 import inspect
 import itertools
 import json
+import os
 import socket
 import threading
 import traceback
@@ -458,13 +459,29 @@ exec(compile(_REMOTE, "<labkit channel: the call ran on the other side>", "exec"
 _RemoteFunction, _RemoteAwaitable = globals()["_RemoteFunction"], globals()["_RemoteAwaitable"]
 
 
+def unix_path(path: str, use: Any) -> None:
+    """``use(path)`` (a socket's bind or connect), also when ``path`` is longer than a socket address allows.
+
+    A Unix socket's address holds at most 107 bytes; a deep working folder exceeds it. Through an open
+    descriptor of the folder, ``/proc/self/fd/<n>/<name>`` names the same file in a few bytes (Linux).
+    """
+    if len(os.fsencode(path)) < 100 or not os.path.isdir("/proc/self/fd"):
+        use(path)
+        return
+    folder = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        use(f"/proc/self/fd/{folder}/{os.path.basename(path)}")
+    finally:
+        os.close(folder)
+
+
 def serve(path: str, names: list[str]) -> None:
     """In the learner's kernel: connect to the grader, offer ``names`` from the notebook, answer until told to stop."""
     from IPython import get_ipython
 
     ns = get_ipython().user_ns
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(path)
+    unix_path(path, sock.connect)
     peer = Peer(sock, agent=True)
     peer.send({"op": "hello", "names": {name: peer.encode(ns[name]) if name in ns else None for name in names}})
     peer.closed.wait()

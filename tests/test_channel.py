@@ -136,3 +136,28 @@ def test_containers_come_back_refilled_in_place_and_nothing_else_changes():
             peer.join()
     assert items == [["a", "x"], 2, 3, 4] and items[0] is inner
     assert table == {"k": 2} and pair[1] == {1, 9} and tags == []
+
+
+def test_a_socket_in_a_deep_folder_still_binds_and_connects(tmp_path):
+    import socket as socketlib
+
+    from grader.channel import unix_path
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    path = str(deep / "channel.sock")
+    assert len(path) > 108
+    server = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    client = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    try:
+        unix_path(path, server.bind)
+        server.listen(1)
+        assert (deep / "channel.sock").exists()
+        unix_path(path, client.connect)
+        conn, _ = server.accept()
+        client.sendall(b"hi")
+        assert conn.recv(2) == b"hi"
+        conn.close()
+    finally:
+        client.close()
+        server.close()
