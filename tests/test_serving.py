@@ -125,12 +125,15 @@ def test_failing_startup_is_reported():
 def test_responses_have_no_nagle_delay(app):
     with labkit.serve(app, name="t-nodelay") as server, httpx.Client(base_url=server.url) as client:
         client.get("/ping")
-        t0 = time.perf_counter()
-        for _ in range(20):
+        times = []
+        for _ in range(21):
+            t0 = time.perf_counter()
             client.get("/ping")
-        per_request = (time.perf_counter() - t0) / 20
-    # With Nagle + delayed ACK each keep-alive request waits ~40 ms; without it, about 1 ms.
-    assert per_request < 0.02, f"{per_request * 1000:.1f} ms per request"
+            times.append(time.perf_counter() - t0)
+        per_request = sorted(times)[10]
+    # With Nagle + delayed ACK every keep-alive request waits ~40 ms; without it, about 1 ms. The median
+    # ignores the few requests a busy machine delays, which Nagle never would spare.
+    assert per_request < 0.02, f"median {per_request * 1000:.1f} ms per request"
 
 
 def test_on_loop_server_answers_async_clients_and_stops():
