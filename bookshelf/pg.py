@@ -129,10 +129,11 @@ class PgDatabase:
 
     kind = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, *, fold: str = "") -> None:
         self.pool = pool
         self.url = url
         self.conn = _SqliteStyleReads(pool)
+        self.fold = fold  # ' COLLATE "und-x-icu"' when the server has ICU: lower() then folds beyond ASCII
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -159,10 +160,12 @@ async def connect(url: str, *, pool_size: int = 5) -> PgDatabase:
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", SEED_LOCK)
             await conn.execute(SCHEMA)
+        # With a C locale lower() folds ASCII only; ICU's root collation folds "BRONTË" to "brontë" like Python.
+        icu = await pool.fetchval("SELECT count(*) FROM pg_collation WHERE collname = 'und-x-icu'")
     except BaseException:
         pool.terminate()
         raise
-    return PgDatabase(pool, url)
+    return PgDatabase(pool, url, fold=' COLLATE "und-x-icu"' if icu else "")
 
 
 async def seed_books(db: PgDatabase, books: Iterable[Book]) -> int:
@@ -183,7 +186,7 @@ async def seed_books(db: PgDatabase, books: Iterable[Book]) -> int:
     return len(books)
 
 
-def _where(where: BookFilter) -> tuple[str, list[object]]:
+def _where(where: BookFilter, fold: str = "") -> tuple[str, list[object]]:
     """SQL conditions for a filter: fixed text with ``$n`` placeholders, and the values that fill them."""
     clauses: list[str] = []
     params: list[object] = []
@@ -193,9 +196,9 @@ def _where(where: BookFilter) -> tuple[str, list[object]]:
         return f"${len(params)}"
 
     if where.q is not None:
-        clauses.append(f"strpos(lower(title), lower({arg(where.q)})) > 0")
+        clauses.append(f"strpos(lower(title{fold}), lower({arg(where.q)}{fold})) > 0")
     if where.author is not None:
-        clauses.append(f"strpos(lower(author), lower({arg(where.author)})) > 0")
+        clauses.append(f"strpos(lower(author{fold}), lower({arg(where.author)}{fold})) > 0")
     if where.language is not None:
         clauses.append(f"language = {arg(where.language)}")
     if where.subject is not None:
@@ -232,7 +235,7 @@ class PgCatalogue:
 
     async def search(self, where: BookFilter, *, limit: int, offset: int) -> tuple[list[Book], int]:
         """One page of matching books in id order, and how many match in total."""
-        conditions, params = _where(where)
+        conditions, params = _where(where, self.db.fold)
         n = len(params)
         async with self.db.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             total = await conn.fetchval(f"SELECT count(*) FROM books{conditions}", *params)
