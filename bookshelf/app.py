@@ -204,6 +204,13 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
         return JSONResponse({"detail": f"the {exc.upstream} service is unavailable: {exc.reason}"},
                             status_code=503)
 
+    if settings.database_url:
+        from .pg import UnstorableText
+
+        @app.exception_handler(UnstorableText)
+        async def unstorable_text(request: Request, exc: UnstorableText) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+
     @app.get("/", tags=["about"])
     async def about(request: Request) -> dict[str, Any]:
         """What this app is and where its parts are."""

@@ -29,7 +29,7 @@ from .catalogue import BookFilter
 from .db import DuplicateEntry, NotOnShelf, Shelf, UnknownBook
 from .models import Book, ShelfEntry, Status
 
-__all__ = ["PgDatabase", "connect", "SCHEMA", "seed_books", "PgCatalogue", "PgShelf", "search_titles",
+__all__ = ["UnstorableText", "PgDatabase", "connect", "SCHEMA", "seed_books", "PgCatalogue", "PgShelf", "search_titles",
            "add_to_shelf", "move_between_lists", "read_entry", "PARTS", "redact"]
 
 SEED_LOCK = 0x626F6F6B  # "book": the advisory lock that runs one process's schema and seed at a time
@@ -58,6 +58,21 @@ CREATE TABLE IF NOT EXISTS shelf (
     added_at TEXT NOT NULL
 );
 """
+
+
+class UnstorableText(ValueError):
+    """Text PostgreSQL cannot store: a NUL character, or a lone surrogate (not UTF-8). The API answers 422."""
+
+
+def storable(field: str, text: str) -> str:
+    """``text`` if PostgreSQL can store it in a ``TEXT`` column, else ``UnstorableText`` naming ``field``."""
+    if "\x00" in text:
+        raise UnstorableText(f"{field} must not contain the NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnstorableText(f"{field} must be valid Unicode text (it holds a lone surrogate)") from None
+    return text
 
 
 def redact(url: str) -> str:
@@ -275,6 +290,7 @@ async def add_to_shelf(db: PgDatabase, book_id: int, status: Status = Status.wan
                        note: str = "") -> ShelfEntry:
     """Put a book on the shelf in one transaction; ``UnknownBook`` or ``DuplicateEntry`` when that cannot be done."""
     added_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    storable("note", note)
     async with db.transaction() as conn:
         if await conn.fetchval("SELECT 1 FROM books WHERE id = $1", book_id) is None:
             raise UnknownBook(book_id)
@@ -324,6 +340,8 @@ class PgShelf(Shelf):
 
     async def update(self, book_id: int, status: Status | None, note: str | None) -> ShelfEntry:
         """Change the status and/or the note of an entry; ``NotOnShelf`` if there is none."""
+        if note is not None:
+            storable("note", note)
         async with self.db.transaction() as conn:
             if status is not None:
                 await conn.execute("UPDATE shelf SET status = $1 WHERE book_id = $2", status.value, book_id)

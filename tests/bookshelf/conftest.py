@@ -8,7 +8,7 @@ per test session, each test on a database of its own and under a Redis key prefi
 
 from __future__ import annotations
 
-import itertools
+import asyncio
 import logging
 import os
 import uuid
@@ -63,19 +63,30 @@ class Servers:
         except BaseException:
             self.redis.stop()
             raise
-        self._names = itertools.count(1)
+        self.database_url = asyncio.run(self._create_database())
 
-    async def fresh_database(self) -> str:
-        """The URL of a new, empty database on the session's server."""
+    async def _create_database(self) -> str:
         import asyncpg
 
-        name = f"t{os.getpid()}_{next(self._names)}"
         admin = await asyncpg.connect(self.postgres.url)
         try:
-            await admin.execute(f'CREATE DATABASE "{name}"')  # name made here, never from input
+            await admin.execute("CREATE DATABASE bookshelf_tests")
         finally:
             await admin.close()
-        return self.postgres.url.rsplit("/", 1)[0] + "/" + name
+        return self.postgres.url.rsplit("/", 1)[0] + "/bookshelf_tests"
+
+    def reset(self) -> None:
+        """Empty the test database (its tables go: each app creates and seeds them again)."""
+        import asyncpg
+
+        async def reset() -> None:
+            conn = await asyncpg.connect(self.database_url)
+            try:
+                await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            finally:
+                await conn.close()
+
+        asyncio.run(reset())
 
     def stop(self) -> None:
         self.postgres.stop()
@@ -92,34 +103,39 @@ def servers() -> Iterator[Servers]:
         started.stop()
 
 
-_backend: dict[str, Servers | str | None] = {"servers": None}
+_backend: dict[str, object] = {}
 
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    """``sqlite`` or ``postgres+redis``: the backends the apps of this test run on."""
+    """``sqlite`` or ``postgres+redis``: the backends the apps of this test run on.
+
+    On PostgreSQL+Redis every app the test starts shares one emptied database and one new Redis key prefix.
+    """
     name = request.param
-    _backend["name"] = name
-    _backend["servers"] = request.getfixturevalue("servers") if name != "sqlite" else None
+    if name != "sqlite":
+        servers: Servers = request.getfixturevalue("servers")
+        servers.reset()
+        _backend["urls"] = {"database_url": servers.database_url, "redis_url": servers.redis.url,
+                            "redis_prefix": f"test-{uuid.uuid4().hex[:12]}:"}
     try:
         yield name
     finally:
-        _backend["name"], _backend["servers"] = None, None
+        _backend.clear()
 
 
-async def on_backend(settings: Settings) -> Settings:
+def on_backend(settings: Settings) -> Settings:
     """``settings`` moved to the current test's backend (unchanged on SQLite, or if it names its own URLs)."""
-    servers = _backend["servers"]
-    if not isinstance(servers, Servers) or settings.database_url or settings.redis_url:
+    urls = _backend.get("urls")
+    if not urls or settings.database_url or settings.redis_url:
         return settings
-    return replace(settings, database_url=await servers.fresh_database(), redis_url=servers.redis.url,
-                   redis_prefix=f"test-{uuid.uuid4().hex[:12]}:")
+    return replace(settings, **urls)  # type: ignore[arg-type]
 
 
 @asynccontextmanager
 async def running(settings: Settings | None = None, *, stage: int = 6) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app with its lifespan started (closed on exit), and an ASGI client for it (no sockets)."""
-    app = create_app(await on_backend(settings or Settings.ephemeral()), stage=stage)
+    app = create_app(on_backend(settings or Settings.ephemeral()), stage=stage)
     async with LifespanManager(app, startup_timeout=10, shutdown_timeout=10):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bookshelf.test") as client:
