@@ -103,7 +103,8 @@ class Settings:
         (``thread`` or ``inprocess``), ``BOOKSHELF_SEED``, ``BOOKSHELF_UPSTREAM_TIMEOUT``,
         ``BOOKSHELF_LATENCY`` and ``BOOKSHELF_FAILURE_RATE`` (all simulated upstreams),
         ``BOOKSHELF_DATABASE_URL`` (``postgresql://...``: PostgreSQL instead of SQLite), ``BOOKSHELF_DB_POOL_SIZE``,
-        ``BOOKSHELF_REDIS_URL`` (``redis://...``: shared state in Redis) and ``BOOKSHELF_REDIS_PREFIX``.
+        ``BOOKSHELF_REDIS_URL`` (``redis://...``: shared state in Redis), ``BOOKSHELF_REDIS_PREFIX`` and
+        ``BOOKSHELF_RECLAIM_AFTER`` (seconds before a dead process's queued work goes to another).
         """
         env = os.environ if environ is None else environ
         settings = cls()
@@ -140,6 +141,8 @@ class Settings:
             changes["redis_url"] = url
         if env.get("BOOKSHELF_REDIS_PREFIX"):
             changes["redis_prefix"] = env["BOOKSHELF_REDIS_PREFIX"]
+        if env.get("BOOKSHELF_RECLAIM_AFTER"):
+            changes["reclaim_after"] = float(env["BOOKSHELF_RECLAIM_AFTER"])
         latency, failure = env.get("BOOKSHELF_LATENCY"), env.get("BOOKSHELF_FAILURE_RATE")
         if latency or failure:
             for name in UPSTREAMS:

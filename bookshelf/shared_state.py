@@ -104,16 +104,16 @@ class RedisLock:
         await asyncio.shield(self.release())
 
 
-# KEYS: queue stream, job id counter, job index; ARGV: max queued, key prefix, book ids...
+# KEYS: queue stream, job id counter, job index; ARGV: max queued, key prefix, submitting process, book ids...
 _SUBMIT = """
-local books = #ARGV - 2
+local books = #ARGV - 3
 local room = tonumber(ARGV[1]) - redis.call('XLEN', KEYS[1])
 if books > room then return {0, room} end
 local id = redis.call('INCR', KEYS[2])
 local job = ARGV[2] .. 'job:' .. id
-redis.call('HSET', job, 'total', books, 'done', 0, 'failed', 0)
+redis.call('HSET', job, 'total', books, 'done', 0, 'failed', 0, 'by', ARGV[3])
 redis.call('ZADD', KEYS[3], id, id)
-for i = 3, #ARGV do redis.call('XADD', KEYS[1], '*', 'job', id, 'book', ARGV[i]) end
+for i = 4, #ARGV do redis.call('XADD', KEYS[1], '*', 'job', id, 'book', ARGV[i]) end
 return {id, room}
 """
 
@@ -204,7 +204,7 @@ class RedisRefresher:
         """Queue one entry per book and return the new job; ``QueueFull`` if there is no room for all."""
         book_ids = list(book_ids)
         job_id, room = await self._submit(keys=[self.stream, self.key("jobs", "next"), self.key("jobs")],
-                                          args=[self.max_queued, self.prefix, *book_ids])
+                                          args=[self.max_queued, self.prefix, self.name, *book_ids])
         if not job_id:
             raise QueueFull(f"{len(book_ids)} books asked, room for {room}")
         await self._prune()

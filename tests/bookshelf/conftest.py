@@ -63,17 +63,23 @@ class Servers:
         except BaseException:
             self.redis.stop()
             raise
-        self.database_url = asyncio.run(self._create_database())
+        self.database_url = self.create_database("bookshelf_tests")
 
-    async def _create_database(self) -> str:
+    def create_database(self, name: str) -> str:
+        """Create the empty database ``name`` (letters, digits and ``_`` only); return its URL."""
         import asyncpg
 
-        admin = await asyncpg.connect(self.postgres.url)
-        try:
-            await admin.execute("CREATE DATABASE bookshelf_tests")
-        finally:
-            await admin.close()
-        return self.postgres.url.rsplit("/", 1)[0] + "/bookshelf_tests"
+        assert name.replace("_", "").isalnum(), name
+
+        async def create() -> None:
+            admin = await asyncpg.connect(self.postgres.url)
+            try:
+                await admin.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await admin.close()
+
+        asyncio.run(create())
+        return self.postgres.url.rsplit("/", 1)[0] + "/" + name
 
     def reset(self) -> None:
         """Empty the test database (its tables go: each app creates and seeds them again)."""
