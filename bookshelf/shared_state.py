@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from .fanout import UpstreamError, Upstreams
 from .jobs import QueueFull
@@ -266,13 +266,18 @@ class RedisRefresher:
         next_claim = 0.0
         while True:
             entries: list[Any] = []
-            if loop.time() >= next_claim:
-                _, entries, *_ = await self.redis.xautoclaim(self.stream, GROUP, consumer,
-                                                             min_idle_time=int(self.reclaim_after * 1000), count=10)
-                next_claim = loop.time() + min(1.0, self.reclaim_after / 2)
-            if not entries:
-                got = await self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=1, block=500)
-                entries = got[0][1] if got else []
+            try:
+                if loop.time() >= next_claim:
+                    _, entries, *_ = await self.redis.xautoclaim(
+                        self.stream, GROUP, consumer, min_idle_time=int(self.reclaim_after * 1000), count=10)
+                    next_claim = loop.time() + min(1.0, self.reclaim_after / 2)
+                if not entries:
+                    got = await self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=1, block=500)
+                    entries = got[0][1] if got else []
+            except RedisError as exc:  # Redis restarting, a network blip: the entries wait in Redis meanwhile
+                log.warning("ratings worker %s cannot reach Redis (%s); trying again in 1 s", consumer, exc)
+                await asyncio.sleep(1.0)
+                continue
             for entry_id, fields in entries:
                 if not fields:  # deleted while pending: nothing left to do
                     await self.redis.xack(self.stream, GROUP, entry_id)
@@ -280,6 +285,8 @@ class RedisRefresher:
                 self.in_hand += 1
                 try:
                     await self._handle(entry_id, int(fields["job"]), int(fields["book"]))
+                except RedisError as exc:  # not acknowledged: after reclaim_after a worker takes it again
+                    log.warning("ratings worker %s could not finish entry %s (%s)", consumer, entry_id, exc)
                 finally:
                     self.in_hand -= 1
 
