@@ -74,6 +74,18 @@ async def start_upstreams(settings: Settings, stack: AsyncExitStack,
     return urls, mounts
 
 
+async def open_postgres(app: FastAPI, settings: Settings, books: list[Any], stack: AsyncExitStack) -> None:
+    """The lifespan's database step on PostgreSQL: the pool (closed by ``stack``), the seed, catalogue and shelf."""
+    from . import pg
+
+    app.state.db = db = await pg.connect(settings.database_url or "", pool_size=settings.db_pool_size)
+    server_log.info("Bookshelf database: %s (pool of %d connections per process)", db, settings.db_pool_size)
+    stack.push_async_callback(db.close)
+    await pg.seed_books(db, books)
+    app.state.catalogue = pg.PgCatalogue(db)
+    app.state.shelf = pg.PgShelf(db, parts=app.state.parts)
+
+
 def describe_backends(settings: Settings, stage: int = LAST_STAGE) -> str:
     """Which database and which shared state the app uses, for the startup log (no passwords)."""
     if stage < 4:
@@ -138,15 +150,8 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
             app.state.upstreams = upstreams = Upstreams(client, urls, settings.upstream_timeout)
             app.state.catalogue = MemoryCatalogue(books)
             app.state.rating_cache = None
-            if stage >= 4 and settings.database_url:  # PostgreSQL through asyncpg: bookshelf/pg.py
-                from . import pg
-                app.state.db = db = await pg.connect(settings.database_url, pool_size=settings.db_pool_size)
-                server_log.info("Bookshelf database: %s (pool of %d connections per process)", db,
-                                settings.db_pool_size)
-                stack.push_async_callback(db.close)
-                await pg.seed_books(db, books)
-                app.state.catalogue = pg.PgCatalogue(db)
-                app.state.shelf = pg.PgShelf(db, parts=app.state.parts)
+            if stage >= 4 and settings.database_url:  # several processes (lesson 10): PostgreSQL, see bookshelf/pg.py
+                await open_postgres(app, settings, books, stack)
             elif stage >= 4:
                 app.state.db = db = await connect(settings.database)
                 server_log.info("Bookshelf database: %s", settings.database)

@@ -49,7 +49,8 @@ async def test_finished_jobs_are_pruned_and_the_cache_is_capped(backend, app_cli
             await finished(client, ids[-1])
         assert len(await app.state.refresher.job_ids()) == 3
         assert [(await client.get(f"/jobs/{i}")).status_code for i in ids] == [404, 404, 200, 200, 200]
-        cached = await app.state.refresher.cached_ids()  # the most recently refreshed: the last job's, one of the one before
+        # the most recently refreshed: the last job's, one of the one before
+        cached = await app.state.refresher.cached_ids()
         assert len(cached) == 4 and set(cached[1:]) == {13, 14, 15} and cached[0] in (10, 11, 12), cached
 
 
