@@ -147,6 +147,13 @@ def job_state(total: int, done: int, failed: int) -> str:
     return "queued" if handled == 0 and total else "finished" if handled == total else "running"
 
 
+def _raise_if_cancelling() -> None:
+    """Re-raise the cancellation that this task was asked for, if any (a library may have turned it into an error)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class _SharedQueue:
     """The refresher's ``queue`` as ``stop`` sees it: ``join()`` returns once Redis holds no entry and this
     process has nothing in hand."""
@@ -155,7 +162,8 @@ class _SharedQueue:
         self._refresher = refresher
 
     async def join(self) -> None:
-        while self._refresher.in_hand or await self._refresher.queued():
+        # shielded: a stop that gives up waiting cancels this loop, never a Redis command halfway through
+        while self._refresher.in_hand or await asyncio.shield(self._refresher.queued()):
             await asyncio.sleep(0.02)
 
     def qsize(self) -> int:
@@ -275,6 +283,7 @@ class RedisRefresher:
                     got = await self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=1, block=500)
                     entries = got[0][1] if got else []
             except RedisError as exc:  # Redis restarting, a network blip: the entries wait in Redis meanwhile
+                _raise_if_cancelling()  # a cancelled command can surface as a connection error: stop anyway
                 log.warning("ratings worker %s cannot reach Redis (%s); trying again in 1 s", consumer, exc)
                 await asyncio.sleep(1.0)
                 continue
@@ -286,6 +295,7 @@ class RedisRefresher:
                 try:
                     await self._handle(entry_id, int(fields["job"]), int(fields["book"]))
                 except RedisError as exc:  # not acknowledged: after reclaim_after a worker takes it again
+                    _raise_if_cancelling()
                     log.warning("ratings worker %s could not finish entry %s (%s)", consumer, entry_id, exc)
                 finally:
                     self.in_hand -= 1
