@@ -27,7 +27,7 @@ import pytest
 WORKERS = 4
 POOL = 5  # PostgreSQL connections per worker process: WORKERS x POOL = 20, well under the server's 100
 RECLAIM_AFTER = 1.0  # seconds before entries a dead worker had taken go to another
-LATENCY = 0.3  # seconds per simulated ratings call: the queue is still busy when the worker dies
+LATENCY = 0.5  # seconds per simulated ratings call: the queue is still busy when the worker dies
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -126,8 +126,9 @@ async def test_concurrent_increments_from_every_worker_end_at_exactly_n_with_no_
     try:
         before = int(await redis.get(deployment.prefix + "jobs:next") or 0)
         async with new_client(deployment.url) as client:
-            responses = await asyncio.gather(*(client.post("/jobs/refresh-ratings", json={"book_ids": [1 + i % 50]})
-                                               for i in range(n)))
+            # an empty job: a new id (the increment) and nothing queued, so no work is left for the next test
+            responses = await asyncio.gather(*(client.post("/jobs/refresh-ratings", json={"book_ids": []})
+                                               for _ in range(n)))
         assert Counter(r.status_code for r in responses) == {202: n}, [r.text for r in responses][:3]
         ids = [r.json()["id"] for r in responses]
         after = int(await redis.get(deployment.prefix + "jobs:next"))
@@ -140,7 +141,7 @@ async def test_concurrent_increments_from_every_worker_end_at_exactly_n_with_no_
 
 
 async def test_a_worker_killed_mid_burst_loses_no_acknowledged_write_and_no_queued_job(deployment):
-    writes, jobs = range(201, 501), [list(range(1 + 5 * j, 6 + 5 * j)) for j in range(60)]
+    writes, jobs = range(201, 501), [list(range(1 + 10 * j, 11 + 10 * j)) for j in range(20)]
     acknowledged_writes: list[int] = []
     acknowledged_jobs: list[dict] = []
     answered: Counter[int] = Counter()
@@ -178,7 +179,7 @@ async def test_a_worker_killed_mid_burst_loses_no_acknowledged_write_and_no_queu
         while victim is None:
             assert time.monotonic() < deadline, ("the burst never reached the moment to kill a worker",
                                                  len(acknowledged_writes), await redis.xlen(queue))
-            if len(acknowledged_writes) >= 10 and await redis.xlen(queue) >= 40:
+            if len(acknowledged_writes) >= 10 and await redis.xlen(queue) >= 20:
                 held = {pid: await pending_of(pid) for pid in deployment.workers()}
                 pid, most = max(held.items(), key=lambda kv: kv[1], default=(None, 0))
                 if most >= 2:
@@ -189,7 +190,10 @@ async def test_a_worker_killed_mid_burst_loses_no_acknowledged_write_and_no_queu
 
     try:
         async with new_client(deployment.url) as client:
-            await asyncio.gather(kill_one_worker(), *(submit(j) for j in jobs), *(write(i) for i in writes))
+            burst = [write(book_id) for book_id in writes]
+            for k, job in enumerate(jobs):  # the jobs go out among the first hundred writes
+                burst.insert(6 * k, submit(job))
+            await asyncio.gather(kill_one_worker(), *burst)
             assert held_by_victim > 0  # entries the killed worker had taken and never acknowledged
             assert len(acknowledged_writes) > writes_before_kill  # the burst went on after the kill
             # every acknowledged job finishes: the other workers take over what the dead one held
@@ -206,7 +210,7 @@ async def test_a_worker_killed_mid_burst_loses_no_acknowledged_write_and_no_queu
     assert set(answered) <= {201, 202}, answered  # some requests died with the worker; none answered 5xx
     stored = set(await deployment.shelf_ids(201, 500))
     assert set(acknowledged_writes) <= stored, sorted(set(acknowledged_writes) - stored)
-    assert len(acknowledged_writes) >= 250 and len(acknowledged_jobs) >= 45, (len(acknowledged_writes),
+    assert len(acknowledged_writes) >= 250 and len(acknowledged_jobs) >= 15, (len(acknowledged_writes),
                                                                               len(acknowledged_jobs))
     # uvicorn replaced the killed worker
     wait_for(lambda: len(deployment.workers()) == WORKERS and victim not in deployment.workers(), 30,
