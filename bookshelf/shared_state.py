@@ -273,6 +273,9 @@ class RedisRefresher:
         loop = asyncio.get_running_loop()
         next_claim = 0.0
         while True:
+            # redis-py may absorb a cancellation that lands in a command (a retry after the connection is
+            # dropped answers normally): the task is still being cancelled, so end here
+            _raise_if_cancelling()
             entries: list[Any] = []
             try:
                 if loop.time() >= next_claim:
