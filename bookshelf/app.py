@@ -37,7 +37,7 @@ from .settings import UPSTREAMS, Settings
 from .threadserver import ThreadServer
 from .upstreams import make_upstream
 
-__all__ = ["create_app", "default_parts", "STAGES", "LAST_STAGE", "start_upstreams"]
+__all__ = ["create_app", "default_parts", "describe_backends", "STAGES", "LAST_STAGE", "start_upstreams"]
 
 # uvicorn's server log (named "error" for history): a plain `uvicorn bookshelf.main:app` shows its INFO lines.
 server_log = logging.getLogger("uvicorn.error")
@@ -74,6 +74,37 @@ async def start_upstreams(settings: Settings, stack: AsyncExitStack,
     return urls, mounts
 
 
+async def open_postgres(app: FastAPI, settings: Settings, books: list[Any], stack: AsyncExitStack) -> None:
+    """The lifespan's database step on PostgreSQL: the pool (closed by ``stack``), the seed, catalogue and shelf."""
+    from . import pg
+
+    app.state.db = db = await pg.connect(settings.database_url or "", pool_size=settings.db_pool_size)
+    server_log.info("Bookshelf database: %s (pool of %d connections per process)", db, settings.db_pool_size)
+    stack.push_async_callback(db.close)
+    await pg.seed_books(db, books)
+    app.state.catalogue = pg.PgCatalogue(db)
+    app.state.shelf = pg.PgShelf(db, parts=app.state.parts)
+
+
+def describe_backends(settings: Settings, stage: int = LAST_STAGE) -> str:
+    """Which database and which shared state the app uses, for the startup log (no passwords)."""
+    if stage < 4:
+        database = "none (catalogue in memory)"
+    elif settings.database_url:
+        from .pg import redact
+        database = f"PostgreSQL {redact(settings.database_url)}"
+    else:
+        database = f"SQLite {settings.database}"
+    if stage < 6:
+        state = "none"
+    elif settings.redis_url:
+        from .shared_state import redact as redact_redis
+        state = f"Redis {redact_redis(settings.redis_url)} (key prefix {settings.redis_prefix!r})"
+    else:
+        state = "in this process"
+    return f"database {database}; shared state {state}"
+
+
 def default_parts() -> dict[str, Callable[..., Any]]:
     """The app's replaceable parts, each with this package's own implementation.
 
@@ -97,12 +128,15 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
     """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
+    settings = settings or Settings()
     chosen = default_parts()
     unknown = sorted(set(parts or {}) - set(chosen))
     if unknown:
         raise ValueError(f"unknown part(s) {unknown}: choose from {sorted(chosen)}")
+    if settings.database_url:  # PostgreSQL: the database parts speak its SQL (unless some are given)
+        from . import pg
+        chosen.update(pg.PARTS)
     chosen.update(parts or {})
-    settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -116,7 +150,9 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
             app.state.upstreams = upstreams = Upstreams(client, urls, settings.upstream_timeout)
             app.state.catalogue = MemoryCatalogue(books)
             app.state.rating_cache = None
-            if stage >= 4:
+            if stage >= 4 and settings.database_url:  # several processes (lesson 10): PostgreSQL, see bookshelf/pg.py
+                await open_postgres(app, settings, books, stack)
+            elif stage >= 4:
                 app.state.db = db = await connect(settings.database)
                 server_log.info("Bookshelf database: %s", settings.database)
                 stack.push_async_callback(db.close)
@@ -127,14 +163,25 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
                 app.state.monitor = monitor = LagMonitor()
                 monitor.start()
                 stack.push_async_callback(monitor.stop)
-            if stage >= 6:
+            if stage >= 6 and settings.redis_url:  # job ids, queue and cache in Redis: bookshelf/shared_state.py
+                from . import shared_state
+                app.state.redis = redis = await shared_state.connect(settings.redis_url)
+                stack.push_async_callback(redis.aclose)
+                app.state.refresher = refresher = shared_state.RedisRefresher(
+                    redis, upstreams, settings.workers, prefix=settings.redis_prefix, max_queued=settings.max_queued,
+                    max_jobs=settings.max_jobs, max_cached=settings.max_cached_ratings, ttl=settings.rating_ttl,
+                    reclaim_after=settings.reclaim_after)
+                await refresher.prepare()
+            elif stage >= 6:
                 app.state.refresher = refresher = RatingsRefresher(
                     upstreams, settings.workers, max_queued=settings.max_queued, max_jobs=settings.max_jobs,
                     max_cached=settings.max_cached_ratings)
                 app.state.rating_cache = refresher.cache
+            if stage >= 6:
                 refresher.stop = MethodType(chosen["refresher_stop"], refresher)  # its stop(): a replaceable part
                 refresher.start()
                 stack.push_async_callback(refresher.close)  # stop the workers, log what was dropped
+            server_log.info("Bookshelf backends: %s", describe_backends(settings, stage))
             yield
 
     app = FastAPI(
@@ -161,6 +208,13 @@ def create_app(settings: Settings | None = None, *, stage: int = LAST_STAGE,
     async def upstream_down(request: Request, exc: UpstreamUnavailable) -> JSONResponse:
         return JSONResponse({"detail": f"the {exc.upstream} service is unavailable: {exc.reason}"},
                             status_code=503)
+
+    if settings.database_url:
+        from .pg import UnstorableText
+
+        @app.exception_handler(UnstorableText)
+        async def unstorable_text(request: Request, exc: UnstorableText) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.get("/", tags=["about"])
     async def about(request: Request) -> dict[str, Any]:

@@ -87,6 +87,32 @@ class RatingsRefresher:
             self.queue.put_nowait((job, book_id))
         return job
 
+    # The routes call these; :class:`bookshelf.shared_state.RedisRefresher` has the same ones, with Redis behind.
+    async def enqueue(self, book_ids: list[int]) -> dict[str, object]:
+        """``submit``, as the API shows the new job."""
+        return self.submit(book_ids).as_dict()
+
+    async def job(self, job_id: int) -> dict[str, object] | None:
+        """A job as the API shows it, or ``None``."""
+        job = self.jobs.get(job_id)
+        return None if job is None else job.as_dict()
+
+    async def cached_rating(self, book_id: int) -> Rating | None:
+        """The cached rating of a book, or ``None``."""
+        return self.cache.get(book_id)
+
+    async def queued(self) -> int:
+        """Books waiting in the queue."""
+        return self.queue.qsize()
+
+    async def job_ids(self) -> list[int]:
+        """The ids of the jobs kept, oldest first."""
+        return list(self.jobs)
+
+    async def cached_ids(self) -> list[int]:
+        """The books with a cached rating, least recently refreshed first."""
+        return list(self.cache)
+
     def _prune(self) -> None:
         """Forget the oldest finished jobs beyond ``max_jobs - 1`` (unfinished ones are always kept)."""
         finished = [job_id for job_id, job in self.jobs.items() if job.state == "finished"]

@@ -68,6 +68,15 @@ class Settings:
     max_queued: int = 10_000  # ratings refresher: books waiting at most; more is refused with 503
     max_jobs: int = 1_000  # finished jobs kept for GET /jobs/{id}; the oldest are pruned
     max_cached_ratings: int = 10_000  # cached ratings kept; the least recently refreshed are dropped
+    # Shared backends for several processes (``uvicorn --workers N``). ``None``: SQLite (``database``) and state
+    # kept in this process. A ``postgresql://`` URL moves the database to PostgreSQL (:mod:`bookshelf.pg`), a
+    # ``redis://`` URL moves job ids, the ratings queue and the rating cache to Redis (:mod:`bookshelf.shared_state`).
+    database_url: str | None = None
+    redis_url: str | None = None
+    db_pool_size: int = 5  # PostgreSQL connections per process: workers x this must stay under max_connections
+    redis_prefix: str = "bookshelf:"  # every Redis key starts with it: several apps can share one server
+    rating_ttl: float = 3600.0  # seconds a rating cached in Redis stays valid
+    reclaim_after: float = 5.0  # seconds before a queued rating a dead process had taken is handed to another
 
     def with_behaviour(self, **behaviours: Behaviour) -> "Settings":
         """A copy with some upstreams' behaviour replaced, e.g. ``s.with_behaviour(ratings=Behaviour(0.2))``."""
@@ -92,7 +101,10 @@ class Settings:
         ``BOOKSHELF_DB`` (database file), ``BOOKSHELF_BOOKS`` (seed CSV), ``BOOKSHELF_RATINGS_URL``,
         ``BOOKSHELF_PRICES_URL``, ``BOOKSHELF_COVERS_URL`` (real upstreams), ``BOOKSHELF_SIMULATE``
         (``thread`` or ``inprocess``), ``BOOKSHELF_SEED``, ``BOOKSHELF_UPSTREAM_TIMEOUT``,
-        ``BOOKSHELF_LATENCY`` and ``BOOKSHELF_FAILURE_RATE`` (all simulated upstreams).
+        ``BOOKSHELF_LATENCY`` and ``BOOKSHELF_FAILURE_RATE`` (all simulated upstreams),
+        ``BOOKSHELF_DATABASE_URL`` (``postgresql://...``: PostgreSQL instead of SQLite), ``BOOKSHELF_DB_POOL_SIZE``,
+        ``BOOKSHELF_REDIS_URL`` (``redis://...``: shared state in Redis), ``BOOKSHELF_REDIS_PREFIX`` and
+        ``BOOKSHELF_RECLAIM_AFTER`` (seconds before a dead process's queued work goes to another).
         """
         env = os.environ if environ is None else environ
         settings = cls()
@@ -114,6 +126,23 @@ class Settings:
             changes["seed"] = int(env["BOOKSHELF_SEED"])
         if env.get("BOOKSHELF_UPSTREAM_TIMEOUT"):
             changes["upstream_timeout"] = float(env["BOOKSHELF_UPSTREAM_TIMEOUT"])
+        if env.get("BOOKSHELF_DATABASE_URL"):
+            url = env["BOOKSHELF_DATABASE_URL"]
+            if not url.startswith(("postgresql://", "postgres://")):
+                raise ValueError(f"BOOKSHELF_DATABASE_URL must start with postgresql://, not {url.split(':')[0]!r}"
+                                 " (for SQLite set BOOKSHELF_DB to a file path)")
+            changes["database_url"] = url
+        if env.get("BOOKSHELF_DB_POOL_SIZE"):
+            changes["db_pool_size"] = int(env["BOOKSHELF_DB_POOL_SIZE"])
+        if env.get("BOOKSHELF_REDIS_URL"):
+            url = env["BOOKSHELF_REDIS_URL"]
+            if not url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(f"BOOKSHELF_REDIS_URL must start with redis://, not {url.split(':')[0]!r}")
+            changes["redis_url"] = url
+        if env.get("BOOKSHELF_REDIS_PREFIX"):
+            changes["redis_prefix"] = env["BOOKSHELF_REDIS_PREFIX"]
+        if env.get("BOOKSHELF_RECLAIM_AFTER"):
+            changes["reclaim_after"] = float(env["BOOKSHELF_RECLAIM_AFTER"])
         latency, failure = env.get("BOOKSHELF_LATENCY"), env.get("BOOKSHELF_FAILURE_RATE")
         if latency or failure:
             for name in UPSTREAMS:

@@ -23,9 +23,10 @@ async def book_details(request: Request, book: Annotated[Book, Depends(get_book)
     fails and the background refresher (lesson 06) has a cached rating, that rating is served.
     """
     details: BookDetails = await request.app.state.fetch_details(upstreams, book)
-    cache = getattr(request.app.state, "rating_cache", None)
-    if details.rating is None and cache and book.id in cache:
-        details.rating = cache[book.id]
+    refresher = getattr(request.app.state, "refresher", None)
+    cached = await refresher.cached_rating(book.id) if details.rating is None and refresher is not None else None
+    if cached is not None:
+        details.rating = cached
         details.degraded["ratings"] += " (served a cached rating)"
     return details
 

@@ -40,7 +40,7 @@ async def refresh_ratings(refresher: Annotated[RatingsRefresher, Depends(get_ref
     if unknown:
         raise HTTPException(404, f"{len(unknown)} book id(s) not in the catalogue, e.g. {unknown[:5]}")
     try:
-        return refresher.submit(ids).as_dict()
+        return await refresher.enqueue(ids)
     except QueueFull:
         raise HTTPException(503, "too many ratings are waiting to be refreshed: try again later",
                             headers={"Retry-After": RETRY_AFTER}) from None
@@ -50,7 +50,7 @@ async def refresh_ratings(refresher: Annotated[RatingsRefresher, Depends(get_ref
 async def read_job(job_id: Annotated[int, Path(ge=1, le=MAX_ID)],
                    refresher: Annotated[RatingsRefresher, Depends(get_refresher)]) -> dict[str, object]:
     """A job's progress."""
-    job = refresher.jobs.get(job_id)
+    job = await refresher.job(job_id)
     if job is None:
         raise HTTPException(404, f"job {job_id} not found")
-    return job.as_dict()
+    return job

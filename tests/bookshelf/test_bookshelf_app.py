@@ -29,7 +29,7 @@ PROBES = {
 
 
 @pytest.mark.parametrize("stage", STAGES)
-async def test_each_stage_has_its_endpoints_and_no_later_ones(app_client, stage):
+async def test_each_stage_has_its_endpoints_and_no_later_ones(backend, app_client, stage):
     async with app_client(stage=stage) as (app, client):
         assert (await client.get("/")).json()["stage"] == stage
         for probe_stage, (method, path, status) in PROBES.items():
@@ -63,7 +63,7 @@ def test_settings_from_environment(tmp_path):
         Settings().with_behaviour(weather=Behaviour())
 
 
-async def test_similar_books_and_loop_monitor(client):
+async def test_similar_books_and_loop_monitor(backend, client):
     similar = (await client.get("/books/2/similar", params={"limit": 3})).json()
     assert len(similar) == 3 and all(b["author"] == "Jane Austen" for b in similar)
     assert (await client.get("/books/2/similar", params={"limit": 0})).status_code == 422
@@ -72,7 +72,7 @@ async def test_similar_books_and_loop_monitor(client):
     assert lag["samples"] >= 1 and lag["max_lag_ms"] >= 0
 
 
-async def test_refresh_job_fills_the_cache_that_details_fall_back_on(app_client):
+async def test_refresh_job_fills_the_cache_that_details_fall_back_on(backend, app_client):
     async with app_client() as (app, client):
         for book_id in (10, 11, 12):
             await client.post("/shelf", json={"book_id": book_id})
@@ -84,11 +84,11 @@ async def test_refresh_job_fills_the_cache_that_details_fall_back_on(app_client)
                 break
             await asyncio.sleep(0.02)
         assert state == {"id": 1, "state": "finished", "total": 3, "done": 3, "failed": 0, "errors": {}}
-        assert set(app.state.rating_cache) == {10, 11, 12}
+        assert set(await app.state.refresher.cached_ids()) == {10, 11, 12}
 
         app.state.upstream_apps["ratings"].state.behaviour = Behaviour(failure_rate=1.0)
         details = (await client.get("/books/10/details")).json()
-        assert details["rating"] == app.state.rating_cache[10].model_dump()
+        assert details["rating"] == (await app.state.refresher.cached_rating(10)).model_dump()
         assert details["degraded"]["ratings"].endswith("(served a cached rating)")
         assert (await client.get("/books/13/details")).json()["rating"] is None
 

@@ -22,7 +22,7 @@ def test_seed_data_is_a_few_hundred_real_rows():
         assert all(s == s.strip().lower() for s in b.subjects), b
 
 
-async def test_about_and_openapi(client):
+async def test_about_and_openapi(backend, client):
     about = (await client.get("/")).json()
     assert about["app"] == "bookshelf" and about["stage"] == 6
     paths = (await client.get("/openapi.json")).json()["paths"]
@@ -30,7 +30,7 @@ async def test_about_and_openapi(client):
         assert path in paths
 
 
-async def test_pages_cover_the_catalogue_without_overlap(client):
+async def test_pages_cover_the_catalogue_without_overlap(backend, client):
     first = (await client.get("/books", params={"limit": 50})).json()
     second = (await client.get("/books", params={"limit": 50, "offset": 50})).json()
     assert first["total"] == second["total"] == len(BOOKS)
@@ -40,7 +40,7 @@ async def test_pages_cover_the_catalogue_without_overlap(client):
     assert (await client.get("/books")).json()["limit"] == 20
 
 
-async def test_get_one_book_and_unknown_ids(client):
+async def test_get_one_book_and_unknown_ids(backend, client):
     book = (await client.get("/books/1")).json()
     assert book == BOOKS[0].model_dump()
     missing = await client.get("/books/999999")
@@ -64,7 +64,7 @@ FILTERS = [
 
 @pytest.mark.parametrize("params", FILTERS, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()))
 @pytest.mark.parametrize("stage", [3, 6], ids=["memory", "sqlite"])
-async def test_filters_match_the_seed_data(app_client, stage, params):
+async def test_filters_match_the_seed_data(backend, app_client, stage, params):
     expected = [b for b in BOOKS if BookFilter(**params).matches(b)]
     async with app_client(stage=stage) as (_, client):
         page = (await client.get("/books", params={**params, "limit": 100})).json()
@@ -72,7 +72,7 @@ async def test_filters_match_the_seed_data(app_client, stage, params):
     assert [b["id"] for b in page["items"]] == [b.id for b in expected[:100]]
 
 
-async def test_filters_do_what_they_say(client):
+async def test_filters_do_what_they_say(backend, client):
     page = (await client.get("/books", params={"language": "de", "year_from": 1900, "limit": 100})).json()
     assert page["total"] > 0
     assert all(b["language"] == "de" and b["year"] >= 1900 for b in page["items"])
@@ -85,6 +85,6 @@ async def test_filters_do_what_they_say(client):
     {"limit": 0}, {"limit": 101}, {"offset": -1}, {"language": "EN"}, {"language": "english"},
     {"year_from": "abc"}, {"q": ""}, {"q": "x" * 101}, {"offset": 2**70},
 ])
-async def test_bad_query_parameters_are_422(client, params):
+async def test_bad_query_parameters_are_422(backend, client, params):
     response = await client.get("/books", params=params)
     assert response.status_code == 422, response.text

@@ -15,7 +15,7 @@ JSON = {"content-type": "application/json"}
 BODY_ENDPOINTS = [("POST", "/shelf"), ("PATCH", "/shelf/1"), ("POST", "/jobs/refresh-ratings")]
 
 
-async def test_a_big_body_is_413_at_once_and_the_loop_stays_free(client):
+async def test_a_big_body_is_413_at_once_and_the_loop_stays_free(backend, client):
     big = b'{"book_ids": [' + b"1," * 2_000_000 + b'1]}'  # 4 MB of JSON
 
     async def trickle():  # no Content-Length: the bytes are counted as they arrive
@@ -39,7 +39,7 @@ async def test_a_big_body_is_413_at_once_and_the_loop_stays_free(client):
     assert (await client.post("/shelf", json={"book_id": 1})).status_code == 201  # normal bodies still work
 
 
-async def test_error_bodies_never_echo_the_input(client):
+async def test_error_bodies_never_echo_the_input(backend, client):
     marker = "do-not-echo-" + "x" * 300
     for method, path in BODY_ENDPOINTS:
         response = await client.request(method, path, json={"book_id": marker, "status": marker, "x": marker})
@@ -50,7 +50,7 @@ async def test_error_bodies_never_echo_the_input(client):
 
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
 @pytest.mark.parametrize("method,path", BODY_ENDPOINTS)
-async def test_non_finite_numbers_are_422(client, method, path, number):
+async def test_non_finite_numbers_are_422(backend, client, method, path, number):
     await client.post("/shelf", json={"book_id": 1})
     body = {"/shelf": '{"book_id": %s}', "/shelf/1": '{"note": %s}'}.get(path, '{"book_ids": [%s]}') % number
     response = await client.request(method, path, content=body.encode(), headers=JSON)
@@ -60,7 +60,7 @@ async def test_non_finite_numbers_are_422(client, method, path, number):
 @pytest.mark.parametrize("body", [b'{"book_id": 1, "note": "\xff\xfe"}', b"[" * 100_000 + b"]" * 100_000,
                                   b'{"book_id": ' + b"[" * 40 + b"]" * 40 + b"}"],
                          ids=["invalid-utf8", "nested-100k", "nested-40"])
-async def test_undecodable_or_deeply_nested_json_is_a_clear_422(client, body):
+async def test_undecodable_or_deeply_nested_json_is_a_clear_422(backend, client, body):
     response = await client.post("/shelf", content=body, headers=JSON)
     if len(body) > 65536:
         assert response.status_code == 413
@@ -72,13 +72,13 @@ async def test_undecodable_or_deeply_nested_json_is_a_clear_422(client, body):
 
 
 @pytest.mark.parametrize("body", [{"book_id": True}, {"book_id": "3"}, {"book_id": 3.5}])
-async def test_ids_must_be_json_integers(client, body):
+async def test_ids_must_be_json_integers(backend, client, body):
     assert (await client.post("/shelf", json=body)).status_code == 422
     assert (await client.post("/jobs/refresh-ratings", json={"book_ids": [body["book_id"]]})).status_code == 422
     assert (await client.get("/shelf")).json() == []
 
 
-async def test_wrong_method_is_405_with_every_allowed_method(client):
+async def test_wrong_method_is_405_with_every_allowed_method(backend, client):
     response = await client.get("/jobs/refresh-ratings")
     assert response.status_code == 405 and response.headers["allow"] == "POST", response.text
     response = await client.put("/shelf/1", json={})
@@ -88,7 +88,7 @@ async def test_wrong_method_is_405_with_every_allowed_method(client):
 
 
 @pytest.mark.parametrize("stage", [3, 6])
-async def test_author_search_folds_case_beyond_ascii(app_client, stage):
+async def test_author_search_folds_case_beyond_ascii(backend, app_client, stage):
     async with app_client(stage=stage) as (_, client):
         totals = {a: (await client.get("/books", params={"author": a})).json()["total"]
                   for a in ("brontë", "BRONTË", "Brontë")}

@@ -22,24 +22,24 @@ async def finished(client, job_id: int) -> dict:
     raise AssertionError(f"job {job_id} did not finish: {state}")
 
 
-async def test_unknown_books_are_refused_and_never_queued(app_client):
+async def test_unknown_books_are_refused_and_never_queued(backend, app_client):
     async with app_client() as (app, client):
         response = await client.post("/jobs/refresh-ratings", json={"book_ids": [1, 999_999]})
         assert response.status_code == 404 and "999999" in response.json()["detail"], response.text
-        assert app.state.refresher.queue.qsize() == 0 and app.state.refresher.jobs == {}
+        assert await app.state.refresher.queued() == 0 and await app.state.refresher.job_ids() == []
 
 
-async def test_a_full_queue_is_503_with_retry_after(app_client):
+async def test_a_full_queue_is_503_with_retry_after(backend, app_client):
     settings = Settings.ephemeral(workers=1, max_queued=5).with_behaviour(ratings=SLOW)
     async with app_client(settings) as (app, client):
         assert (await client.post("/jobs/refresh-ratings", json={"book_ids": [1, 2, 3, 4, 5, 6]})).status_code == 503
         assert (await client.post("/jobs/refresh-ratings", json={"book_ids": [1, 2, 3]})).status_code == 202
         full = await client.post("/jobs/refresh-ratings", json={"book_ids": [4, 5, 6, 7]})
         assert full.status_code == 503 and full.headers["retry-after"] == "1", full.text
-        assert app.state.refresher.queue.qsize() <= 5
+        assert await app.state.refresher.queued() <= 5
 
 
-async def test_finished_jobs_are_pruned_and_the_cache_is_capped(app_client):
+async def test_finished_jobs_are_pruned_and_the_cache_is_capped(backend, app_client):
     settings = Settings.ephemeral(max_jobs=3, max_cached_ratings=4)
     async with app_client(settings) as (app, client):
         ids = []
@@ -47,9 +47,10 @@ async def test_finished_jobs_are_pruned_and_the_cache_is_capped(app_client):
             job = (await client.post("/jobs/refresh-ratings", json={"book_ids": [first, first + 1, first + 2]}))
             ids.append(job.json()["id"])
             await finished(client, ids[-1])
-        assert len(app.state.refresher.jobs) == 3
+        assert len(await app.state.refresher.job_ids()) == 3
         assert [(await client.get(f"/jobs/{i}")).status_code for i in ids] == [404, 404, 200, 200, 200]
-        cached = list(app.state.rating_cache)  # the most recently refreshed: the last job's, one of the one before
+        # the most recently refreshed: the last job's, one of the one before
+        cached = await app.state.refresher.cached_ids()
         assert len(cached) == 4 and set(cached[1:]) == {13, 14, 15} and cached[0] in (10, 11, 12), cached
 
 

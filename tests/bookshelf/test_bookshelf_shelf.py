@@ -9,7 +9,7 @@ import pytest
 pytestmark = pytest.mark.anyio
 
 
-async def test_crud_round_trip(client):
+async def test_crud_round_trip(backend, client):
     created = await client.post("/shelf", json={"book_id": 7, "note": "read in October"})
     assert created.status_code == 201
     entry = created.json()
@@ -32,7 +32,7 @@ async def test_crud_round_trip(client):
     assert (await client.patch("/shelf/7", json={"status": "read"})).status_code == 404
 
 
-async def test_duplicate_is_409_and_unknown_book_is_404(client):
+async def test_duplicate_is_409_and_unknown_book_is_404(backend, client):
     assert (await client.post("/shelf", json={"book_id": 1})).status_code == 201
     duplicate = await client.post("/shelf", json={"book_id": 1, "status": "read"})
     assert duplicate.status_code == 409 and "already on the shelf" in duplicate.json()["detail"]
@@ -47,13 +47,13 @@ async def test_duplicate_is_409_and_unknown_book_is_404(client):
     {"book_id": 1, "status": "finished"}, {"book_id": 1, "note": "x" * 501},
     {"book_id": 1, "surprise": True}, [1, 2], "book_id=1", None,
 ], ids=repr)
-async def test_invalid_bodies_are_422(client, body):
+async def test_invalid_bodies_are_422(backend, client, body):
     response = await client.post("/shelf", json=body)
     assert response.status_code == 422, response.text
     assert (await client.get("/shelf")).json() == []
 
 
-async def test_hostile_input_never_breaks_the_app(client):
+async def test_hostile_input_never_breaks_the_app(backend, client):
     attempts = [
         client.post("/shelf", content=b"{not json", headers={"content-type": "application/json"}),
         client.post("/shelf", content=b"\xff\xfe\x00", headers={"content-type": "application/json"}),
@@ -76,7 +76,7 @@ async def test_hostile_input_never_breaks_the_app(client):
     assert (await client.get("/books")).json()["total"] > 200
 
 
-async def test_200_concurrent_writes_end_with_exactly_200_rows(app_client):
+async def test_200_concurrent_writes_end_with_exactly_200_rows(backend, app_client):
     async with app_client() as (app, client):
         responses = await asyncio.gather(*(
             client.post("/shelf", json={"book_id": book_id, "note": f"note {book_id}"})
@@ -86,7 +86,7 @@ async def test_200_concurrent_writes_end_with_exactly_200_rows(app_client):
         assert await app.state.shelf.count() == 200
 
 
-async def test_concurrent_duplicates_give_one_201_and_the_rest_409(client):
+async def test_concurrent_duplicates_give_one_201_and_the_rest_409(backend, client):
     responses = await asyncio.gather(*(client.post("/shelf", json={"book_id": 5}) for _ in range(50)))
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] + [409] * 49

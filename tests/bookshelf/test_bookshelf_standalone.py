@@ -91,7 +91,9 @@ async def test_the_database_path_is_logged_at_startup(app_client, capture_logs, 
     records = capture_logs("uvicorn.error")
     async with app_client(Settings.ephemeral(database=tmp_path / "logged.db")):
         pass
-    assert [r.getMessage() for r in records.records] == [f"Bookshelf database: {tmp_path / 'logged.db'}"]
+    assert [r.getMessage() for r in records.records] == [
+        f"Bookshelf database: {tmp_path / 'logged.db'}",
+        f"Bookshelf backends: database SQLite {tmp_path / 'logged.db'}; shared state in this process"]
 
 
 @pytest.mark.anyio
