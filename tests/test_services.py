@@ -146,7 +146,8 @@ def test_a_missing_server_gives_one_message_naming_each_install(monkeypatch):
     assert caught.value._render_traceback_() == [message]  # IPython shows the message, not a traceback
     with pytest.raises(services.ServiceMissing, match="apt-get install -y postgresql"):
         services.postgres(name="t-missing-pg")
-    assert services.running() == []
+    # (other tests in this process may hold servers of their own: only these two must be absent)
+    assert not [s for s in services.running() if s.name in ("t-missing", "t-missing-pg")]
 
 
 def test_binder_and_ci_install_the_servers():
