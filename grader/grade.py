@@ -117,7 +117,9 @@ def _course_fingerprint(folders: Sequence[Path]) -> dict[str, str]:
     for folder in folders:
         if folder.is_dir():
             for path in sorted(folder.rglob("*")):
-                if path.is_file() and path.suffix in {".py", ".ipynb"} and "__pycache__" not in path.parts:
+                # (a `myshelf/` folder is what running a lesson writes, not a course file: it is git-ignored)
+                if (path.is_file() and path.suffix in {".py", ".ipynb"} and "__pycache__" not in path.parts
+                        and "myshelf" not in path.relative_to(folder).parts):
                     prints[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return prints
 

@@ -224,3 +224,16 @@ def test_one_learner_with_spare_workers_is_split_by_lesson_and_a_class_is_not():
         parts = _parts(plan, learners, workers)
         assert len(parts) == count, (learners, workers)
         assert sorted(name for part in parts for name, _ in part) == sorted(name for name, _ in plan)
+
+
+def test_the_integrity_fingerprint_ignores_what_running_a_lesson_writes(tmp_path):
+    from grader.grade import _course_fingerprint
+
+    (tmp_path / "myshelf").mkdir()
+    (tmp_path / "myshelf" / "main.py").write_text("app = 1\n")
+    (tmp_path / "check.py").write_text("x = 1\n")
+    before = _course_fingerprint([tmp_path])
+    (tmp_path / "myshelf" / "main.py").write_text("app = 2\n")  # a lesson's %%myshelf cell ran meanwhile
+    assert _course_fingerprint([tmp_path]) == before
+    (tmp_path / "check.py").write_text("x = 2\n")
+    assert _course_fingerprint([tmp_path]) != before
