@@ -315,7 +315,9 @@ def _forgot_await(name: str, value: Any) -> str | None:
             what, how = f"{kind} of `{call}`", f"put `await` before `{call}`"
         return (f"you forgot `await`: `{name}` returned {what} instead of its result; {how}. Without `await` "
                 f"the call is only created, never run to its end")
-    if isinstance(value, (list, tuple)) and value and all(_is_pending_awaitable(v) for v in value):
+    # A list of coroutines (not of Tasks: some exercises are about the tasks themselves, say which are stuck).
+    if isinstance(value, (list, tuple)) and value and all(
+            _is_pending_awaitable(v) and _kind(v) == "a coroutine" for v in value):
         calls = ", ".join(f"`{c}`" for c in sorted({_call_name(v) for v in value}))
         return (f"you forgot `await`: `{name}` returned a {type(value).__name__} of {len(value)} un-awaited "
                 f"{_kind(value[0]).split(' ', 1)[-1]}s ({calls[:120]}) instead of their results; await them "
