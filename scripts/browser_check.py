@@ -230,7 +230,9 @@ SETTLED = f"""(async () => {{
     return false;
 }})()"""
 """True once every widget change made in the page has reached the kernel (ipywidgets sends a model's next
-change only after the kernel has handled the previous one, so a click can overtake a slider's last move)."""
+change only after the kernel has handled the previous one, so a click can overtake a slider's last move).
+It stays false for good when a change was sent while a cell awaited: ipykernel 7 never acknowledges it, and
+ipywidgets then holds back every later change of that widget (labkit.widgets avoids sending one)."""
 
 
 CHART_STATE = """(async (area) => {
