@@ -231,3 +231,24 @@ def test_expect_equal_says_which_type_it_found():
     with pytest.raises(CheckFailed, match=r"the result is \[1\]; expected \[2\]$"):
         expect_equal([1], [2])
     expect_equal({"a": [1, "b"]}, {"a": [1, "b"]})
+
+
+# -- marks every font draws ---------------------------------------------------------------------------
+
+def _emoji(text: str) -> list[str]:
+    """Characters that need an emoji font: U+1F000 and up, the U+2600-U+27BF symbol blocks' emoji, the
+    hourglasses, and the emoji variation selector."""
+    emoji_in_bmp = set("\u2705\u274c\u274e\u2b50\u2b55\u23f3\u231b\u23f0\u26a0\u26d4\ufe0f")
+    return [c for c in text if ord(c) >= 0x1F000 or c in emoji_in_bmp]
+
+
+def test_verdicts_and_grader_feedback_use_marks_every_font_has():
+    from grader.grade import _ICON
+    from labkit.checks import MARKS
+
+    assert not _emoji("".join(MARKS.values()) + "".join(_ICON.values()))
+    assert all(len(mark) == 1 for mark in [*MARKS.values(), *_ICON.values()])
+    passed = run_check("00.greet", {"greet": lambda name: f"Hello, {name}!"})
+    missing = run_check("00.greet", {})
+    assert str(passed).startswith("✓ 00.greet: passed") and str(missing).startswith("! 00.greet: missing")
+    assert not _emoji(str(passed) + str(missing))
