@@ -416,7 +416,8 @@ def check_redoc(browser: "Browser", url: str, name: str) -> None:
     page = browser.new_page()
     try:
         page.send("Page.navigate", url=url)
-        ops = page.wait_for("document.querySelectorAll('[data-section-id*=\"operation/\"]').length", 90,
+        ops = page.wait_for("new Set(Array.from(document.querySelectorAll('[data-section-id*=\"operation/\"]'))"
+                            ".map(e => e.getAttribute('data-section-id'))).size", 90,
                             f"ReDoc to draw the operations of {url}")
         if page.js("!!document.querySelector('.redoc-wrap') && !/Something went wrong/.test(document.body.innerText)") \
                 is not True:
