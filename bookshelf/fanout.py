@@ -159,12 +159,14 @@ async def fetch_details(upstreams: Upstreams, book: Book) -> BookDetails:
 
 
 async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 3, base_delay: float = 0.05,
-                       retry_on: tuple[type[BaseException], ...] = (UpstreamUnavailable,),
+                       retry_on: tuple[type[BaseException], ...] = (UpstreamUnavailable, UpstreamTimeout),
                        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> T:
     """Await ``call()``; on a ``retry_on`` error wait ``base_delay * 2**n`` seconds and try again.
 
-    After ``attempts`` failed tries the last error is raised again; any other exception propagates at
-    once (it would not go away by retrying). ``sleep`` does the waiting: a test can pass its own.
+    By default the transient errors are retried: a service that answered 5xx or dropped the connection
+    (``UpstreamUnavailable``) and one that was too slow (``UpstreamTimeout``). After ``attempts`` failed
+    tries the last error is raised again; any other exception propagates at once (it would not go away
+    by retrying). ``sleep`` does the waiting: a test can pass its own.
     """
     ### BEGIN SOLUTION
     for attempt in range(attempts):
@@ -178,14 +180,18 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 3, b
     ### END SOLUTION
 
 
-async def bounded_gather(aws: Iterable[Awaitable[T]], *, limit: int) -> list[T | BaseException]:
-    """Like ``gather(..., return_exceptions=True)``, but at most ``limit`` awaitables run at a time."""
+async def bounded_gather(calls: Iterable[Callable[[], Awaitable[T]]], *, limit: int) -> list[T | BaseException]:
+    """Like ``gather(..., return_exceptions=True)`` over ``call()`` for each call, at most ``limit`` at a time.
+
+    ``calls`` are zero-argument functions that start the work (``functools.partial(fetch, 3)``, an
+    ``async def`` without arguments): a call is made only once it holds a slot, so nothing starts early.
+    """
     ### BEGIN SOLUTION
     semaphore = asyncio.Semaphore(limit)
 
-    async def one(aw: Awaitable[T]) -> T:
+    async def one(call: Callable[[], Awaitable[T]]) -> T:
         async with semaphore:
-            return await aw
+            return await call()
 
-    return await asyncio.gather(*(one(aw) for aw in aws), return_exceptions=True)
+    return await asyncio.gather(*(one(call) for call in calls), return_exceptions=True)
     ### END SOLUTION

@@ -8,13 +8,17 @@
 
 How it works: ``concurrency`` worker tasks, each sending one request after another (a *closed*
 loop: a worker sends its next request only when the previous one answered), so at most
-``concurrency`` requests and connections are open at once. By default each worker has its own
-``httpx.AsyncClient`` holding one keep-alive connection. ``shared_client=True`` gives all workers
-one client with ``httpx.Limits(max_connections=concurrency)`` instead, the way an application
-shares one client; with httpx 0.28 / httpcore 1.0 that client's pool does bookkeeping on every
-request that grows with the square of the number of connections (encode/httpcore#1035): at 50
-workers it, not the server, limits the rate (the course's ``benchmarks/results.md`` measures
-both ways). The run stops starting new
+``concurrency`` requests and connections are open at once. Requests to a real URL go through one
+``aiohttp.ClientSession`` whose pool holds ``concurrency`` keep-alive connections: a load generator
+must cost far less CPU per request than the server it measures, and on this course's measurements
+aiohttp needed several times less client CPU per request than httpx 0.28 (``benchmarks/clients.md``),
+staying close to bare asyncio sockets. ``client="httpx"`` sends them with httpx instead, one
+``httpx.AsyncClient`` per worker; ``shared_client=True`` (httpx only) gives all workers one httpx
+client with ``httpx.Limits(max_connections=concurrency)``, the way an application shares one
+client; with httpx 0.28 / httpcore 1.0 that client's pool does bookkeeping on every request that
+grows with the square of the number of connections (encode/httpcore#1035): at 50 workers it, not
+the server, limits the rate. An in-process ``transport=httpx.ASGITransport(app=app)`` always uses
+httpx. The run stops starting new
 requests when ``duration`` seconds have passed or ``requests`` requests have been started,
 whichever comes first, and waits for the ones in flight. Every request's latency (seconds
 from sending to having read the whole body) and status code are kept in ``result.samples``.
@@ -64,6 +68,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 
 __all__ = ["run_load", "LoadResult", "Sample", "Progress", "percentile", "format_table", "check_loopback",
@@ -206,6 +211,20 @@ class LoadResult:
         return self.table()
 
 
+def _error_name(exc: BaseException) -> str:
+    """The same names whichever client failed: httpx's exception names, which aiohttp's map onto."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "ConnectTimeout"
+    if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError)):
+        return "ReadTimeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "ConnectError"
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
+                        aiohttp.ClientResponseError)):
+        return "RemoteProtocolError"
+    return type(exc).__name__
+
+
 def _ms(seconds: float) -> float | None:
     return None if math.isnan(seconds) else round(seconds * 1000, 3)
 
@@ -243,15 +262,17 @@ async def run_load(url: str, *, concurrency: int = 10, duration: float | None = 
                    requests: int | None = None, method: str = "GET", timeout: float = 10.0,
                    progress: Callable[[Progress], Any] | None = None, progress_interval: float = 0.1,
                    transport: httpx.AsyncBaseTransport | None = None, label: str | None = None,
-                   shared_client: bool = False, **request_kwargs: Any) -> LoadResult:
+                   shared_client: bool = False, client: str | None = None,
+                   **request_kwargs: Any) -> LoadResult:
     """Send requests to ``url`` from ``concurrency`` workers; return a :class:`LoadResult`.
 
     Give ``duration`` (seconds), ``requests`` (a total count), or both (the first reached wins).
     ``transport=httpx.ASGITransport(app=app)`` loads an app in-process, without a server.
     ``request_kwargs`` (``json=``, ``headers=``, ``params=`` ...) go to every request.
     ``progress(p)`` is called about every ``progress_interval`` s and once at the end.
-    ``shared_client=True``: one client for all workers instead of one each (see the module docstring);
-    a ``transport`` is shared by all the workers' clients. A run lasts at most ``duration`` (or
+    ``client`` is ``"aiohttp"`` (the default for a real URL) or ``"httpx"`` (the default, and the only
+    choice, with a ``transport``). ``shared_client=True`` (httpx): one client for all workers instead of
+    one each (see the module docstring); a ``transport`` is shared by all the workers' clients. A run lasts at most ``duration`` (or
     :data:`MAX_DURATION`) plus one request ``timeout``; cancelling it closes every connection.
 
     Example::
@@ -270,6 +291,12 @@ async def run_load(url: str, *, concurrency: int = 10, duration: float | None = 
         raise ValueError(f"duration must be above 0 and at most {MAX_DURATION} s, got {duration}")
     if requests is not None and not 1 <= requests <= MAX_REQUESTS:
         raise ValueError(f"requests must be between 1 and {MAX_REQUESTS}, got {requests}")
+    if client is None:
+        client = "httpx" if (transport is not None or shared_client) else "aiohttp"
+    if client not in ("aiohttp", "httpx"):
+        raise ValueError(f"client must be 'aiohttp' or 'httpx', not {client!r}")
+    if client == "aiohttp" and (transport is not None or shared_client):
+        raise ValueError("transport= and shared_client=True need client='httpx'")
     goal = duration
     if duration is None:  # a count alone is still bounded in time
         duration = MAX_DURATION
@@ -285,16 +312,30 @@ async def run_load(url: str, *, concurrency: int = 10, duration: float | None = 
             progress(Progress(len(samples), errors, time.perf_counter() - t0,
                               requests, goal))
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def send_httpx(session: httpx.AsyncClient) -> int:
+        response = await session.request(method, url, **request_kwargs)
+        return response.status_code
+
+    aiohttp_kwargs = dict(request_kwargs)
+    if "content" in aiohttp_kwargs:  # httpx's name for a raw body
+        aiohttp_kwargs["data"] = aiohttp_kwargs.pop("content")
+
+    async def send_aiohttp(session: aiohttp.ClientSession) -> int:
+        async with session.request(method, url, **aiohttp_kwargs) as response:
+            await response.read()  # the whole body, as httpx reads it
+            return response.status
+
+    send: Callable[[Any], Any] = send_httpx if client == "httpx" else send_aiohttp
+
+    async def worker(session: Any) -> None:
         nonlocal started
         while time.perf_counter() < deadline and (requests is None or started < requests):
             started += 1  # claimed before the first await: workers never overshoot the count
             begin = time.perf_counter()
             try:
-                response = await client.request(method, url, **request_kwargs)
-                status, error = response.status_code, None
+                status, error = await send(session), None
             except Exception as exc:  # noqa: BLE001 - a failed request is data, not a crash
-                status, error = None, type(exc).__name__
+                status, error = None, _error_name(exc)
             samples.append(Sample(begin - t0, time.perf_counter() - begin, status, error))
 
     async def reporter() -> None:
@@ -303,7 +344,13 @@ async def run_load(url: str, *, concurrency: int = 10, duration: float | None = 
             report()
 
     async with contextlib.AsyncExitStack() as stack:
-        if shared_client:
+        if client == "aiohttp":
+            connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency,
+                                             force_close=False, enable_cleanup_closed=False)
+            session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout))
+            await stack.enter_async_context(session)
+            clients = [session] * concurrency
+        elif shared_client:
             limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
             clients = [httpx.AsyncClient(limits=limits, timeout=timeout, transport=transport)] * concurrency
             await stack.enter_async_context(clients[0])
@@ -336,14 +383,16 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("-d", "--duration", type=float, default=None, help="seconds (default 5 without -n)")
     parser.add_argument("-n", "--requests", type=int, default=None)
     parser.add_argument("--label", default=None)
-    parser.add_argument("--shared-client", action="store_true", help="one client for all workers")
+    parser.add_argument("--client", choices=("aiohttp", "httpx"), default=None,
+                        help="HTTP client (default aiohttp; httpx with --shared-client)")
+    parser.add_argument("--shared-client", action="store_true", help="one httpx client for all workers")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     duration = args.duration if args.duration is not None or args.requests else 5.0
     cpu = time.process_time()
     result = asyncio.run(run_load(args.url, concurrency=args.concurrency, duration=duration,
                                   requests=args.requests, label=args.label,
-                                  shared_client=args.shared_client))
+                                  shared_client=args.shared_client, client=args.client))
     cpu = time.process_time() - cpu
     # the generator's own CPU seconds during the run: near `duration_s` means it ran flat out
     print(json.dumps({**result.summary(), "client_cpu_s": round(cpu, 3)}) if args.json else result.table())

@@ -61,3 +61,49 @@ def test_serve_start_smoke_run_writes_its_table(tmp_path):
     table = (tmp_path / "serve_start.md").read_text()
     assert "QUICK" in table and "load average" in table
     assert "| labkit.serve again under the same name |" in table and "| bare uvicorn: start |" in table
+
+
+def test_fastpath_report_names_the_saturated_side():
+    """benchmarks/fastpath.py: the rendering states each generator's share of the raw-socket rate and which side was busy."""
+    import importlib
+
+    saved = {name: sys.modules.pop(name) for name in ("apps", "run", "fastpath") if name in sys.modules}
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/apps.py, not tests/apps.py
+    try:
+        fastpath = importlib.import_module("fastpath")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+        for name in ("apps", "run", "fastpath"):
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)
+
+    gen = [{"round": 1, "generator": g, "requests_per_second": rps, "client_cpu_use": c, "server_cpu_use": s,
+            "client_cpu_us_per_request": 1, "server_cpu_us_per_request": 1, "requests": 1}
+           for g, rps, c, s in [("raw sockets", 1000, 0.3, 0.95), ("labkit.load (aiohttp)", 950, 0.6, 0.93),
+                                ("labkit.load (httpx)", 400, 0.99, 0.4)]]
+    results = {"quick": False, "settings": {"concurrency": 50, "seconds": 4}, "seconds": 30, "generators": gen,
+               "machine": {"date": "d", "cores": 2, "cpu": "c", "os": "o", "python": "3", "packages": {},
+                           "load_start": [0], "load_end": [0]}}
+    text = fastpath.render(results)
+    assert "| 1 | labkit.load (aiohttp) | 950 | 95% |" in text and "| 1 | labkit.load (httpx) | 400 | 40% |" in text
+    assert "labkit.load (aiohttp): median 950 req/s, 95% of raw sockets" in text
+    assert "saturated side: the server" in text and "saturated side: the load generator" in text
+    assert "Not measured: uvloop and httptools" in text
+
+
+def test_rawload_counts_real_responses():
+    import labkit
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict:
+        return {"ok": True}
+
+    with labkit.serve(app, name="test-rawload") as server:
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rawload.py"), server.url + "/ping", "3", "0.3"],
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["requests"] > 10 and out["duration_s"] >= 0.3

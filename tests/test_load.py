@@ -101,9 +101,35 @@ def test_connection_refused_is_an_error_sample():
     server = labkit.serve(counting_app()[0], name="test-load-refused")
     url = server.url + "/wait"
     server.stop()
-    r = asyncio.run(run_load(url, concurrency=2, requests=4, timeout=2))
-    assert r.requests == 4 and r.errors == 4
-    assert {s.error for s in r.samples} == {"ConnectError"}
+    for client in ("aiohttp", "httpx"):
+        r = asyncio.run(run_load(url, concurrency=2, requests=4, timeout=2, client=client))
+        assert r.requests == 4 and r.errors == 4
+        assert {s.error for s in r.samples} == {"ConnectError"}, client
+
+
+def test_a_slow_answer_is_a_read_timeout_with_either_client():
+    with labkit.serve(counting_app()[0], name="test-load-timeout") as server:
+        for client in ("aiohttp", "httpx"):
+            r = asyncio.run(run_load(server.url + "/wait?delay=2", concurrency=2, requests=2, timeout=0.2,
+                                     client=client))
+            assert {s.error for s in r.samples} == {"ReadTimeout"}, client
+
+
+def test_the_real_url_default_is_aiohttp_and_bodies_and_params_reach_the_app():
+    app = FastAPI()
+    seen: list[tuple[str, dict]] = []
+
+    @app.post("/echo")
+    async def echo(payload: dict, tag: str = "") -> dict:
+        seen.append((tag, payload))
+        return payload
+
+    with labkit.serve(app, name="test-load-body") as server:
+        r = asyncio.run(run_load(server.url + "/echo", method="POST", requests=3, json={"a": 1},
+                                 params={"tag": "x"}, headers={"x-test": "1"}))
+        assert r.errors == 0 and seen == [("x", {"a": 1})] * 3
+        with pytest.raises(ValueError, match="client='httpx'"):
+            asyncio.run(run_load(server.url + "/echo", requests=1, client="aiohttp", shared_client=True))
 
 
 @pytest.mark.parametrize("url", ["http://example.com/", "http://10.0.0.1:8000/", "https://192.168.1.1/x"])

@@ -195,7 +195,7 @@ async def check_with_retries(with_retries: Callable[..., Awaitable[Any]]) -> Non
     base = 0.01
     flaky, sleep = _Flaky(), _SleepRecorder()
     result = await with_retries(flaky, attempts=3, base_delay=base, sleep=sleep)
-    expect(result == "ok", f"with_retries should return what call() returns, got {result!r}")
+    expect(same(result, "ok"), f"with_retries should return what call() returns, got {result!r}")
     expect(flaky.calls == 1 and not sleep.delays,
            f"a call that succeeds at once was made {flaky.calls} time(s) with waits {sleep.delays}; expected once, no wait")
 
@@ -238,6 +238,15 @@ async def check_with_retries(with_retries: Callable[..., Awaitable[Any]]) -> Non
     result = await with_retries(flaky, attempts=2, base_delay=base, retry_on=(UpstreamTimeout,), sleep=sleep)
     expect(same(result, "ok") and flaky.calls == 2, "with retry_on=(UpstreamTimeout,) a timeout should be retried")
 
+    flaky, sleep = _Flaky(UpstreamTimeout("prices", "slow")), _SleepRecorder()
+    try:
+        result = await with_retries(flaky, attempts=2, base_delay=base, sleep=sleep)
+    except UpstreamTimeout:
+        result = None
+    expect(same(result, "ok") and flaky.calls == 2,
+           f"called without `retry_on`, a timeout was tried {flaky.calls} time(s): a timeout is transient, so the "
+           "default `retry_on` must include it: `retry_on=(UpstreamUnavailable, UpstreamTimeout)`")
+
     # Against a real (simulated) service that always fails, with the real asyncio.sleep.
     upstreams, apps, _, client = _services(prices=Behaviour(latency=0.01, jitter=0.0, failure_rate=1.0))
     async with client:
@@ -279,7 +288,9 @@ async def _check_with_retries_in_the_app(with_retries: Callable[..., Awaitable[A
 
 @exercise("03.bounded_gather", target="bounded_gather", points=2, timeout=30)
 async def check_bounded_gather(bounded_gather: Callable[..., Awaitable[list[Any]]]) -> None:
-    """Exactly ``limit`` calls in flight, results in input order, exceptions returned in place."""
+    """Calls made only inside a slot, exactly ``limit`` in flight, input order, exceptions in place."""
+    import functools
+
     from bookshelf import fanout
     from bookshelf.settings import Behaviour
 
@@ -289,16 +300,39 @@ async def check_bounded_gather(bounded_gather: Callable[..., Awaitable[list[Any]
     upstreams, apps, _, client = _services(timeout=5.0, ratings=Behaviour(latency=0.05, jitter=0.04))
     stats = apps["ratings"].state.stats
     ids = list(range(1, n + 1))
+    started = {"now": 0, "peak": 0}
+
+    def starter(i: int) -> Callable[[], Awaitable[Any]]:
+        """A zero-argument call that starts one request *when it is called*, as a task does."""
+        async def fetch() -> Any:
+            try:
+                return await fanout.fetch_json(client, upstreams.urls["ratings"] + f"/ratings/{i}",
+                                               upstream="ratings", timeout=5.0)
+            finally:
+                started["now"] -= 1
+
+        def call() -> Awaitable[Any]:
+            started["now"] += 1
+            started["peak"] = max(started["peak"], started["now"])
+            return asyncio.ensure_future(fetch())
+        return call
+
     async with client:
-        aws = [fanout.fetch_json(client, upstreams.urls["ratings"] + f"/ratings/{i}", upstream="ratings",
-                                 timeout=5.0) for i in ids]
-        results = await bounded_gather(aws, limit=limit)
+        results = await bounded_gather([starter(i) for i in ids], limit=limit)
     expect(isinstance(results, list) and len(results) == n,
            f"expected a list of {n} results, got {type(results).__name__} of length {len(results)}")
-    expect(stats.total == n, f"the service saw {stats.total} call(s) for {n} awaitables")
+    bad = next((r for r in results if isinstance(r, TypeError)), None)
+    expect(bad is None,
+           f"a result was {bad!r}: `bounded_gather` receives zero-argument functions, not awaitables. Call each "
+           "one, `call()`, once it holds a slot, and await what it returns")
+    expect(started["peak"] <= limit,
+           f"{started['peak']} calls had been made before the first finished, with limit={limit}: make each call "
+           "(`call()`) inside `async with semaphore:`. A call may start its work at once (a task does), and no "
+           "limit can hold back work that has already started")
+    expect(stats.total == n, f"the service saw {stats.total} call(s) for {n} calls")
     expect(stats.max_in_flight <= limit,
            f"the service saw {stats.max_in_flight} calls in flight at once with limit={limit}: hold an "
-           "asyncio.Semaphore(limit) around each await")
+           "asyncio.Semaphore(limit) around each call")
     expect(stats.max_in_flight == limit,
            f"the service saw at most {stats.max_in_flight} call(s) in flight with limit={limit}: start them "
            "all with asyncio.gather and let the semaphore hold back the rest")
@@ -313,13 +347,14 @@ async def check_bounded_gather(bounded_gather: Callable[..., Awaitable[list[Any]
         await asyncio.sleep(0.01)
         raise ValueError("boom")
 
-    results = await bounded_gather([value(0), value(1), boom(), value(3)], limit=2)
+    results = await bounded_gather([functools.partial(value, 0), functools.partial(value, 1), boom,
+                                    functools.partial(value, 3)], limit=2)
     expect(len(results) == 4 and isinstance(results[2], ValueError)
            and same([results[i] for i in (0, 1, 3)], [0, 1, 3]),
-           f"a failing awaitable should leave its exception in its place, like gather(..., "
+           f"a failing call should leave its exception in its place, like gather(..., "
            f"return_exceptions=True); got {results!r}")
 
-    # A slow first awaitable must not hold back the others: a slot freed is a slot reused at once.
+    # A slow first call must not hold back the others: a slot freed is a slot reused at once.
     released = asyncio.Event()
     gave_up = False
 
@@ -337,7 +372,7 @@ async def check_bounded_gather(bounded_gather: Callable[..., Awaitable[list[Any]
         await asyncio.sleep(0.005)
         return i
 
-    results = await bounded_gather([slow_first(), quick(1), quick(2), quick(3), quick(4)], limit=3)
-    expect(not gave_up, "with limit=3 the 4th awaitable only started after the 1st (slow) one finished: "
-                        "that is batches of `limit`. With a semaphore each finished awaitable lets the next start")
+    results = await bounded_gather([slow_first, *(functools.partial(quick, i) for i in range(1, 5))], limit=3)
+    expect(not gave_up, "with limit=3 the 4th call only started after the 1st (slow) one finished: "
+                        "that is batches of `limit`. With a semaphore each finished call lets the next start")
     expect(same(results, ["slow", 1, 2, 3, 4]), f"expected ['slow', 1, 2, 3, 4], got {results!r}")

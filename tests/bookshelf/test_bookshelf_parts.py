@@ -36,7 +36,7 @@ async def test_the_details_route_runs_the_fetch_details_part() -> None:
 async def test_the_price_route_retries_through_the_with_retries_part() -> None:
     asked = []
 
-    async def recording(call, *, attempts: int, base_delay: float):  # noqa: ANN001
+    async def recording(call, *, attempts: int, base_delay: float, retry_on=()):  # noqa: ANN001
         asked.append(attempts)
         return await call()
 
