@@ -18,8 +18,8 @@ TOLERANCE = 0.25
 
 # Lessons still being reworked for pacing on other branches when this test was written; the marks go once
 # they pass (strict=False: an unexpected pass is fine meanwhile).
-STRETCH_PENDING = {"01", "02", "04", "05", "06", "07", "08", "09"}
-TIME_PENDING = {"01", "02", "03", "09"}
+STRETCH_PENDING = {"04", "05", "06", "07", "08", "09"}
+TIME_PENDING = {"09"}
 
 
 def _param(path: Path, pending: set[str], reason: str) -> pytest.ParameterSet:
