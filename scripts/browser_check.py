@@ -354,8 +354,10 @@ def drive_questions(page: Page, copy: str, asked: list[tuple[int, str]]) -> None
     for k, (_, qid) in enumerate(asked):
         question = get_question(qid)
         box = f"{boxes}[{k}]"
-        feedback = f"Array.from({box}.querySelectorAll('.widget-html')).pop().innerText"
-        check = f"Array.from({box}.querySelectorAll('button')).find(b => b.innerText.trim() === 'Check')"
+        # textContent, not innerText: a cell scrolled out of view renders no text (Lab skips drawing it)
+        feedback = f"Array.from({box}.querySelectorAll('.widget-html')).pop().textContent"
+        check = f"Array.from({box}.querySelectorAll('button')).find(b => b.textContent.trim() === 'Check')"
+        page.js(f"{box}.scrollIntoView({{block: 'center'}})")
 
         def answer(letter: str | None, expected: str) -> str:
             if letter is not None:
