@@ -419,7 +419,7 @@ def check_redoc(browser: "Browser", url: str, name: str) -> None:
     try:
         page.send("Page.navigate", url=url)
         ops = page.wait_for("new Set(Array.from(document.querySelectorAll('[data-section-id*=\"operation/\"]'))"
-                            ".map(e => e.getAttribute('data-section-id'))).size", 90,
+                            ".map(e => e.getAttribute('data-section-id').split('operation/').pop())).size", 90,
                             f"ReDoc to draw the operations of {url}")
         if page.js("!!document.querySelector('.redoc-wrap') && !/Something went wrong/.test(document.body.innerText)") \
                 is not True:
