@@ -28,11 +28,11 @@ from .editions import BEGIN, END, MD_BLOCK, ROOT, strip_solutions
 __all__ = ["LEFT_OUT", "release", "solution_regions", "answer_leaks", "main"]
 
 LEFT_OUT = ("solutions/", "exercises_tests/", "tests/", "grader/", "authoring/", "scripts/", "benchmarks/",
-            ".ci/", "INSTRUCTORS.md")
+            ".ci/", "INSTRUCTORS.md", "site/", ".github/workflows/site.yml")
 """Paths (folders end with ``/``) that stay with the instructors and authors."""
 
 
-_NOT_COURSE = {".git", ".venv", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", "myshelf", "test-artifacts",
+_NOT_COURSE = {".git", ".venv", ".venv-nbgrader", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", "myshelf", "test-artifacts",
                "grading-output", "build"}
 """Folders that are never part of the course when there is no git index to ask (a copy, an unpacked archive)."""
 

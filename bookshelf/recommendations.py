@@ -9,7 +9,8 @@ For the books on your shelf the endpoint
    the fetch's task, "single flight"); only successful answers are cached;
 4. answers with what it has when the deadline passes: books still without a rating are listed in
    ``missing`` and ``partial`` is true. Fetches that are still running are not cancelled: they finish (the
-   client's per-call timeout bounds them) and fill the cache for the next request;
+   client's per-call timeout bounds them) and fill the cache for the next request. At shutdown, those still
+   running are cancelled and awaited, before the app closes its HTTP client;
 5. logs on ``bookshelf.recommendations``; with ``instrument(app)`` (lesson 07) every line carries the
    request's id.
 
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, Field
 
 from .models import Rating
@@ -93,6 +96,20 @@ def add_recommendations(app: FastAPI, *, limit: int = 4, deadline: float = 0.5, 
 
             task.add_done_callback(finished)
         return task
+
+    @asynccontextmanager
+    async def cancel_fetches(app: FastAPI) -> AsyncIterator[None]:
+        """At shutdown, cancel the fetches still running and wait for them to end."""
+        try:
+            yield
+        finally:
+            running = list(in_flight.values())
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    # An included router's lifespan runs inside the app's: this shutdown comes before the client is closed.
+    app.include_router(APIRouter(lifespan=cancel_fetches))
 
     @app.get("/recommendations", tags=["lesson 09"])
     async def recommendations(request: Request) -> Recommendations:

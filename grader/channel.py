@@ -6,7 +6,9 @@ socket to a small agent in the kernel, which calls the learner's real function t
 back. Only plain data (None, bools, numbers, strings, bytes, lists, tuples, dicts, sets) crosses by value;
 functions cross as stand-ins both ways (the check's instrumented callables are called back in the grader's
 process, so what they record is the grader's record); cancelling a call cancels it on the other side; an
-exception crosses as its type name and message. Anything else the learner returns arrives as an opaque
+exception crosses as its type name and message. Arguments that are containers (lists, dicts, sets, bytearrays,
+and those inside tuples) come back with the reply as the callee left them and are refilled in place on the
+caller's side, so a check still sees a learner's function that changes the list it was given. Anything else the learner returns arrives as an opaque
 description. Nothing the kernel sends is executed or unpickled here: a learner's code can only answer calls,
 and answering them correctly is solving the exercise.
 
@@ -90,6 +92,47 @@ def _settle(done: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> No
         done.set_result(task.result())
 
 
+_MUTABLE = (list, dict, set, bytearray)
+
+
+def _containers(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` (arguments) holds a container a callee could change in place."""
+    if isinstance(value, _MUTABLE):
+        return True
+    if isinstance(value, tuple) and depth < _MAX_DEPTH:
+        return any(_containers(v, depth + 1) for v in value)
+    if isinstance(value, dict) and depth < _MAX_DEPTH:
+        return any(_containers(v, depth + 1) for v in value.values())
+    return False
+
+
+def _refill(old: Any, new: Any, depth: int = 0) -> None:
+    """Make the container ``old`` hold what ``new`` holds, in place (containers inside it too, where they match)."""
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(old, list) and isinstance(new, list):
+        for i, (a, b) in enumerate(zip(old, new)):
+            if isinstance(a, (*_MUTABLE, tuple)) and type(a) is type(b):
+                _refill(a, b, depth + 1)
+                if isinstance(a, tuple) and a != b:  # a tuple cannot change: the callee put another one there
+                    old[i] = b
+            else:
+                old[i] = b
+        del old[len(new):]
+        old.extend(new[len(old):])
+    elif isinstance(old, tuple) and isinstance(new, tuple) and len(old) == len(new):
+        for a, b in zip(old, new):
+            _refill(a, b, depth + 1)
+    elif isinstance(old, dict) and isinstance(new, dict):
+        old.clear()
+        old.update(new)
+    elif isinstance(old, set) and isinstance(new, set):
+        old.clear()
+        old.update(new)
+    elif isinstance(old, bytearray) and isinstance(new, (bytes, bytearray)):
+        old[:] = new
+
+
 class Peer:
     """One end of the channel: exports local callables, calls remote ones, runs its own event loop thread."""
 
@@ -100,6 +143,8 @@ class Peer:
         self.exports: dict[int, tuple[Any, asyncio.AbstractEventLoop | None]] = {}
         self.waiting: dict[int, concurrent.futures.Future[Any]] = {}
         self.running: dict[int, Callable[[], None]] = {}
+        self.sent: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}      # our calls' arguments, by call id
+        self.received: dict[Any, tuple[Any, Any]] = {}                            # calls in: their arguments
         self.hello: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self.closed = threading.Event()
         self._ids = itertools.count(1)
@@ -230,6 +275,8 @@ class Peer:
                    "args": self.encode(list(args)), "kwargs": self.encode(dict(kwargs))}
         reply: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self.waiting[message["id"]] = reply
+        if _containers(args) or _containers(kwargs):
+            self.sent[message["id"]] = (tuple(args), dict(kwargs))
         if self.closed.is_set():
             reply.set_result({"error": {"type": "ConnectionError", "message": "the grader's channel is closed"}})
         else:
@@ -240,6 +287,15 @@ class Peer:
         """``(True, value)`` or ``(False, exception)`` from a raw reply."""
         if not isinstance(reply, dict):
             return False, ConnectionError("no answer from the other side of the grader's channel")
+        sent = self.sent.pop(reply.get("id"), None)  # type: ignore[arg-type]
+        if sent is not None and isinstance(reply.get("after"), list) and len(reply["after"]) == 2:
+            try:
+                args, kwargs = self.decode(reply["after"][0]), self.decode(reply["after"][1])
+                _refill(sent[0], tuple(args) if isinstance(args, list) else ())
+                if isinstance(kwargs, dict):
+                    _refill(tuple(sent[1].values()), tuple(kwargs.get(k) for k in sent[1]))
+            except (ValueError, TypeError, RecursionError):
+                pass  # a malformed answer changes nothing
         if "error" in reply:
             return False, _exception(reply["error"])
         if reply.get("cancelled"):
@@ -271,6 +327,8 @@ class Peer:
             if target is None:
                 raise LookupError("a call to something the grader never sent")
             args, kwargs = self.decode(message.get("args", [])), self.decode(message.get("kwargs", {}))
+            if _containers(args) or _containers(kwargs):
+                self.received[n] = (args, kwargs)
             if message.get("await"):
                 self._run_async(n, lambda: target, home)
             elif inspect.iscoroutinefunction(target):
@@ -307,6 +365,8 @@ class Peer:
 
     def _finished(self, n: Any, future: Any) -> None:
         self.running.pop(n, None)
+        if future.cancelled() or isinstance(future.exception(), asyncio.CancelledError):
+            self.received.pop(n, None)
         if future.cancelled():
             self.send({"op": "reply", "id": n, "cancelled": True})
             return
@@ -318,15 +378,26 @@ class Peer:
         else:
             self._reply(n, future.result())
 
+    def _after(self, n: Any) -> dict[str, Any]:
+        """``{"after": [args, kwargs]}``: a call's container arguments as the callee left them (or nothing)."""
+        received = self.received.pop(n, None)
+        if received is None:
+            return {}
+        try:
+            return {"after": [self.encode(received[0]), self.encode(received[1])]}
+        except (ValueError, RecursionError):
+            return {}
+
     def _reply(self, n: Any, value: Any) -> None:
         try:
-            self.send({"op": "reply", "id": n, "value": self.encode(value)})
+            after = self._after(n)
+            self.send({"op": "reply", "id": n, "value": self.encode(value), **after})
         except BaseException as exc:  # noqa: BLE001
             self._reply_error(n, exc)
 
     def _reply_error(self, n: Any, exc: BaseException) -> None:
         self.send({"op": "reply", "id": n, "error": {"type": type(exc).__name__, "message": str(exc)[:2000],
-                                                     "where": _where(exc)}})
+                                                     "where": _where(exc)}, **self._after(n)})
 
 
 # The stand-in for a function on the other side. It is compiled under a name that labkit's report of "where

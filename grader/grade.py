@@ -2,12 +2,14 @@
 
 ``SUBMISSIONS_DIR`` holds one folder per learner with their lesson notebooks, in any layout (nested
 folders, extra files and missing lessons are fine). Each learner is graded in a worker process of
-their own (one per core by default) with :class:`grader.notebook.NotebookGrader`, the same code as
+their own (one per core by default; with fewer learners than workers, each learner's lessons are split
+across the spare workers) with :class:`grader.notebook.NotebookGrader`, the same code as
 ``pytest exercises_tests``; each of their kernels runs in a bubblewrap sandbox (:mod:`grader.sandbox`)
 unless ``--sandbox none``. The lessons come from the manifest ``labkit/exercises/lessons.json``.
 After every worker and sandbox is gone, writes (each file atomically) into ``--out``:
 
 * ``grades.csv``: one row per learner, a column per exercise (points), total, maximum, percentage;
+* ``points.json``: each exercise column's lesson notebook and maximum (``python -m grader export`` reads it);
 * ``feedback/<learner>.md``: per exercise, passed or not, points, and the message for the learner;
 * ``junit/<learner>.xml``: one test case per check, for tools that read JUnit XML;
 * ``logs/<learner>.log``: what the learner's kernels printed to the terminal;
@@ -40,7 +42,7 @@ import nbformat
 
 from labkit.checks import FAILED, MARKS, PASSED, Exercise, exercises
 from .notebook import NotebookGrader, hidden_dir_from_env, lesson_notebooks, load_hidden_checks, snapshot_sources
-from .sandbox import Limits, SandboxMissing, require_sandbox, sandbox_uid
+from .sandbox import Limits, SandboxMissing, learner_course, require_sandbox, sandbox_uid
 
 __all__ = ["LearnerGrade", "grade_class", "find_notebook", "choose_notebook", "main"]
 
@@ -125,7 +127,7 @@ def _grade_learner(folder: str, plan: list[tuple[str, list[str]]], cell_timeout:
                    sources: dict[str, str], hidden: str | None, results: str, log: str,
                    sandbox: Limits | None = None, slot: int = 0) -> None:
     """Grade every check of ``plan`` ([(notebook name, [check ids])]); append one JSON line per verdict."""
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)  # a learner's parts share it
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
@@ -175,6 +177,26 @@ def _kill_tree(pid: int) -> None:
 
 
 # -- the class run ----------------------------------------------------------------------------
+def _parts(plan: list[tuple[str, list[str]]], learners: int, workers: int) -> list[list[tuple[str, list[str]]]]:
+    """A learner's lessons in as many parts as there are workers to spare (lessons dealt out in turn).
+
+    A class with at least as many learners as workers keeps one part per learner; one submission (or a few) on
+    a machine with more cores is graded a part per core, so its lessons run side by side.
+    """
+    count = max(1, min(len(plan), workers // max(1, learners)))
+    return [plan[i::count] for i in range(count)]
+
+
+def _merge(into: LearnerGrade | None, part: LearnerGrade) -> LearnerGrade:
+    """One learner's grade from the grades of their parts."""
+    if into is None:
+        return part
+    into.verdicts.update(part.verdicts)
+    into.notebooks.update(part.notebooks)
+    into.notes.extend(n for n in part.notes if n not in into.notes)
+    return into
+
+
 def _plan(lessons: Sequence[str] | None = None) -> tuple[list[tuple[str, list[str]]], dict[str, Exercise]]:
     """[(notebook name, [check ids])] for every lesson of the manifest with checks; and every check by id."""
     by_id = {e.id: e for e in exercises()}
@@ -218,21 +240,30 @@ def grade_class(submissions: Path, out: Path, *, workers: int | None = None, cel
         tqdm.monitor_interval = 0  # no monitor thread: the parent stays single-threaded for fork
         bar = tqdm(total=len(learners), unit="learner", desc="grading", file=sys.stderr)
 
+    if sandbox is not None:
+        learner_course()  # the learner release the sandboxes mount: written once, before the workers fork
+    parts = _parts(plan, len(learners), workers)
     grades: dict[str, LearnerGrade] = {}
-    pending = list(learners)
-    running: dict[str, tuple[Any, float, float, int]] = {}
+    began: dict[str, float] = {}
+    left = {p.name: len(parts) for p in learners}
+    pending = [(folder, i) for folder in learners for i in range(len(parts))]
+    for folder in learners:
+        (out / "logs" / f"{folder.name}.log").write_bytes(b"")
+    running: dict[tuple[str, int], tuple[Any, float, int]] = {}
     try:
         while pending or running:
             while pending and len(running) < workers:
-                folder = pending.pop(0)
-                slot = min(set(range(workers)) - {r[3] for r in running.values()})  # its sandbox's user id
+                folder, part = pending.pop(0)
+                slot = min(set(range(workers)) - {r[2] for r in running.values()})  # its sandbox's user id
                 proc = ctx.Process(target=_grade_learner, daemon=False, args=(
-                    str(folder), plan, cell_timeout, sources, str(hidden) if hidden else None,
-                    str(scratch / f"{folder.name}.jsonl"), str(out / "logs" / f"{folder.name}.log"), sandbox, slot))
+                    str(folder), parts[part], cell_timeout, sources, str(hidden) if hidden else None,
+                    str(scratch / f"{folder.name}.{part}.jsonl"), str(out / "logs" / f"{folder.name}.log"),
+                    sandbox, slot))
                 proc.start()
-                running[folder.name] = (proc, time.monotonic(), time.monotonic() + learner_timeout, slot)
+                began.setdefault(folder.name, time.monotonic())
+                running[(folder.name, part)] = (proc, time.monotonic() + learner_timeout, slot)
             time.sleep(0.05)
-            for name, (proc, started, deadline, _) in list(running.items()):
+            for (name, part), (proc, deadline, _) in list(running.items()):
                 killed = False
                 if proc.is_alive():
                     if time.monotonic() < deadline:
@@ -240,9 +271,10 @@ def grade_class(submissions: Path, out: Path, *, workers: int | None = None, cel
                     _kill_tree(proc.pid)
                     killed = True
                 proc.join()  # its sandboxes die with it (bwrap --die-with-parent)
-                del running[name]
-                grade = _collect(name, scratch / f"{name}.jsonl", plan, proc.exitcode, killed, learner_timeout)
-                grade.seconds = time.monotonic() - started
+                del running[(name, part)]
+                grade = _merge(grades.get(name), _collect(name, scratch / f"{name}.{part}.jsonl", parts[part],
+                                                         proc.exitcode, killed, learner_timeout))
+                grade.seconds = time.monotonic() - began[name]
                 changed = sorted(k for k, v in _course_fingerprint(watched).items() if fingerprint.get(k) != v)
                 changed += sorted(k for k in fingerprint if not Path(k).exists())
                 if changed:
@@ -250,7 +282,8 @@ def grade_class(submissions: Path, out: Path, *, workers: int | None = None, cel
                                        + ", ".join(changed) + ". Restore them (git) and grade in the sandbox.")
                     fingerprint = _course_fingerprint(watched)
                 grades[name] = grade
-                if bar is not None:
+                left[name] -= 1
+                if bar is not None and not left[name]:
                     bar.update(1)
     finally:
         for proc, *_ in running.values():
@@ -342,6 +375,9 @@ def _write_outputs(grades: list[LearnerGrade], plan: list[tuple[str, list[str]]]
         _atomic_write(out / "feedback" / f"{g.name}.md", feedback(g, plan, by_id).encode("utf-8"))
         _atomic_write(out / "junit" / f"{g.name}.xml",
                       ET.tostring(junit(g, plan, by_id), encoding="utf-8", xml_declaration=True))
+    maxima = {col: {"notebook": name, "max": sum(by_id[i].points for i in ids)}
+              for name, lesson_ids in plan for col, ids in _columns([(name, lesson_ids)]).items()}
+    _atomic_write(out / "points.json", (json.dumps({"columns": maxima}, indent=1) + "\n").encode("utf-8"))
     _atomic_write(out / "grades.csv", table.getvalue().encode("utf-8"))
 
 

@@ -206,6 +206,35 @@ sys.stdout = _Rewriter(sys.stdout)
 '''
 
 
+# A learner's function that, when the check calls it, makes every check above it pass: it replaces `expect`
+# in every frame it can reach (and labkit's own), then returns nonsense. Against a check run in the kernel this
+# wins; against a sealed check (run in the grader, reached through the channel) there is no frame to reach.
+DISABLE_CHECK_09 = r'''
+import sys
+def percentiles(latencies, qs=(50, 95, 99)):
+    if not latencies:
+        raise ValueError("none")
+    frame = sys._getframe(1)
+    while frame is not None:
+        frame.f_globals["expect"] = lambda *args, **kwargs: None
+        frame = frame.f_back
+    import labkit.checks
+    labkit.checks.expect = lambda *args, **kwargs: None
+    return {"p50": "forged"}
+'''
+
+
+def lesson09_notebook(folder: Path, percentiles: str | None = None) -> Path:
+    """Lesson 09's learner notebook in ``folder``, with ``percentiles`` as the exercise cell (default: the stub)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(ROOT / "notebooks" / "09_performance_capstone.ipynb", as_version=4)
+    if percentiles is not None:
+        _cell(nb, "exercise:09.percentiles").source = percentiles
+    target = folder / "09_performance_capstone.ipynb"
+    nbformat.write(nb, target)
+    return target
+
+
 def _cell(nb: nbformat.NotebookNode, tag: str) -> nbformat.NotebookNode:
     return next(c for c in nb.cells if tag in c.metadata.get("tags", []))
 

@@ -84,3 +84,55 @@ def test_an_unsealed_verdict_counts_only_with_this_cells_signature() -> None:
     assert read_verdict(f"LABKIT-RESULT:{body}\n", ex, "k" * 32) is None, "an unsigned line (the old form) is refused"
     found = read_verdict(f"noise\nLABKIT-RESULT:{good}:{body}\nLABKIT-RESULT:{forged}:{body}\n", ex, "k" * 32)
     assert found is not None and found.status == "passed"
+
+
+def _offer(ns: dict[str, Any], names: list[str]) -> tuple[dict[str, Any], list[Peer]]:
+    a, b = socket.socketpair()
+    agent, grader = Peer(a, agent=True), Peer(b, agent=False)
+    agent.send({"op": "hello", "names": {n: agent.encode(ns[n]) for n in names}})
+    return {n: grader.decode(v) for n, v in grader.hello.result(10)["names"].items()}, [agent, grader]
+
+
+PERCENTILES = {
+    "solution": "import math\n" + next(
+        c.source for c in nbformat.read(ROOT / "solutions" / "09_performance_capstone.ipynb", as_version=4).cells
+        if "exercise:09.percentiles" in c.metadata.get("tags", [])),
+    "sorts_in_place": "import math\ndef percentiles(latencies, qs=(50, 95, 99)):\n    if not latencies:\n"
+                      "        raise ValueError('none')\n    latencies.sort()\n"
+                      "    return {f'p{q:g}': latencies[max(1, math.ceil(q / 100 * len(latencies))) - 1] for q in qs}\n",
+}
+
+
+@pytest.mark.parametrize("kind", ["solution", "sorts_in_place"])
+def test_a_list_changed_in_place_by_the_learners_function_is_seen_by_the_check(kind):
+    """09.percentiles is sealed: its check must still see a function that sorts the caller's list in place."""
+    ns: dict[str, Any] = {}
+    exec(PERCENTILES[kind], ns)
+    offered, peers = _offer(ns, ["percentiles"])
+    try:
+        result = run_check("09.percentiles", offered)
+    finally:
+        for peer in peers:
+            peer.close()
+            peer.join()
+    if kind == "solution":
+        assert result.passed, result
+    else:
+        assert result.status == "failed" and "changed the list it was given" in result.message, result
+
+
+def test_containers_come_back_refilled_in_place_and_nothing_else_changes():
+    ns: dict[str, Any] = {}
+    exec("def change(items, table, pair, n, *, tags):\n    items.append(4); items[0].append('x'); table['k'] = 2\n"
+         "    pair[1].add(9); tags.clear(); n += 1\n    return n\n", ns)
+    offered, peers = _offer(ns, ["change"])
+    try:
+        items, inner, table, pair, tags = [["a"], 2, 3], None, {"k": 1}, ("t", {1}), ["keep?"]
+        inner = items[0]
+        assert offered["change"](items, table, pair, 5, tags=tags) == 6
+    finally:
+        for peer in peers:
+            peer.close()
+            peer.join()
+    assert items == [["a", "x"], 2, 3, 4] and items[0] is inner
+    assert table == {"k": 2} and pair[1] == {1, 9} and tags == []

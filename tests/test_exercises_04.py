@@ -39,6 +39,21 @@ async def search_fstring(db: Database, text: str) -> list[dict]:
         return [dict(row) for row in await cursor.fetchall()]
 
 
+async def search_fstring_quotes_doubled(db: Database, text: str) -> list[dict]:
+    """Hand-escaped: quotes doubled, LIKE's wildcards escaped. It finds the right books, and is still wrong."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("'", "''")
+    sql = f"SELECT id, title FROM books WHERE title LIKE '%{escaped}%' ESCAPE '\\' ORDER BY id"
+    async with db.conn.execute(sql) as cursor:
+        return [dict(row) for row in await cursor.fetchall()]
+
+
+async def search_execute_fetchall(db: Database, text: str) -> list[dict]:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = await db.conn.execute_fetchall("SELECT id, title FROM books WHERE title LIKE ? ESCAPE '\\' ORDER BY id",
+                                          (f"%{escaped}%",))
+    return [{"id": row[0], "title": row[1]} for row in rows]
+
+
 async def search_unordered(db: Database, text: str) -> list[dict]:
     return list(reversed(await search_escaped(db, text)))
 
@@ -46,6 +61,27 @@ async def search_unordered(db: Database, text: str) -> list[dict]:
 def test_search_titles_accepts_escaped_like_and_instr():
     assert run_check("04.search_titles", {"search_titles": search_escaped}).passed
     assert run_check("04.search_titles", {"search_titles": search_instr}).passed
+    assert run_check("04.search_titles", {"search_titles": search_execute_fetchall}).passed
+
+
+def test_search_titles_rejects_values_in_the_sql_text_even_with_quotes_doubled():
+    import asyncio as aio
+
+    async def finds_the_right_books() -> bool:   # the hand-escaped version gives the right answers...
+        db = await lesson04._fresh_db([lesson04._book(i, t) for i, t in lesson04.AWKWARD_TITLES.items()])
+        try:
+            for text, ids in lesson04.SEARCHES + [(attack, []) for attack in lesson04.INJECTIONS]:
+                if [b["id"] for b in await search_fstring_quotes_doubled(db, text)] != ids:
+                    return False
+            return True
+        finally:
+            await db.close()
+
+    assert aio.run(finds_the_right_books())
+    result = run_check("04.search_titles", {"search_titles": search_fstring_quotes_doubled})   # ...and fails
+    assert result.status == "failed" and "SQL injection" in result.message and "quokka" in result.message
+    result = run_check("04.search_titles", {"search_titles": search_fstring})
+    assert result.status == "failed" and "SQL injection" in result.message
 
 
 def test_search_titles_rejects_wildcards_injection_and_order():

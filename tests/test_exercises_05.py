@@ -69,48 +69,122 @@ def test_offload_rejects_a_call_on_the_loop_serialised_calls_and_lost_errors():
 SPAWN = multiprocessing.get_context("spawn")
 
 
-async def pool_gather(fn, inputs, workers=2):
-    loop = asyncio.get_running_loop()
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=SPAWN) as pool:
-        return list(await asyncio.gather(*(loop.run_in_executor(pool, fn, x) for x in inputs)))
+class LongLivedPool:
+    """The answer: one pool for the object's life, shut down in a worker thread."""
+
+    def __init__(self, workers=2):
+        self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=SPAWN)
+
+    async def map(self, fn, inputs):
+        loop = asyncio.get_running_loop()
+        return list(await asyncio.gather(*(loop.run_in_executor(self._pool, fn, x) for x in inputs)))
+
+    async def close(self):
+        await asyncio.to_thread(self._pool.shutdown)
 
 
-async def pool_never_shut_down(fn, inputs, workers=2):
-    loop = asyncio.get_running_loop()
-    pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=SPAWN)
-    LEAKED.append(pool)
-    return list(await asyncio.gather(*(loop.run_in_executor(pool, fn, x) for x in inputs)))
+class PoolPerCallWithBlock(LongLivedPool):
+    """The lesson's old answer: a `with` block per call, whose exit shuts the pool down on the loop."""
+
+    def __init__(self, workers=2):
+        self.workers = workers
+
+    async def map(self, fn, inputs):
+        loop = asyncio.get_running_loop()
+        with concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, mp_context=SPAWN) as pool:
+            return list(await asyncio.gather(*(loop.run_in_executor(pool, fn, x) for x in inputs)))
+
+    async def close(self):
+        pass
+
+
+class PoolPerCallClosedOffTheLoop(PoolPerCallWithBlock):
+    async def map(self, fn, inputs):
+        loop = asyncio.get_running_loop()
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=self.workers, mp_context=SPAWN)
+        try:
+            return list(await asyncio.gather(*(loop.run_in_executor(pool, fn, x) for x in inputs)))
+        finally:
+            await asyncio.to_thread(pool.shutdown)
+
+
+class ClosedOnTheLoop(LongLivedPool):
+    async def close(self):
+        self._pool.shutdown()
+
+
+class NeverClosed(LongLivedPool):
+    async def close(self):
+        LEAKED.append(self._pool)
 
 
 LEAKED: list[concurrent.futures.ProcessPoolExecutor] = []
 
 
-async def threads_instead(fn, inputs, workers=2):
-    return list(await asyncio.gather(*(asyncio.to_thread(fn, x) for x in inputs)))
+class ThreadsInstead(LongLivedPool):
+    def __init__(self, workers=2):
+        pass
+
+    async def map(self, fn, inputs):
+        return list(await asyncio.gather(*(asyncio.to_thread(fn, x) for x in inputs)))
+
+    async def close(self):
+        pass
 
 
-async def results_by_completion(fn, inputs, workers=2):
-    loop = asyncio.get_running_loop()
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=SPAWN) as pool:
-        futures = [loop.run_in_executor(pool, fn, x) for x in inputs]
+class ByCompletion(LongLivedPool):
+    async def map(self, fn, inputs):
+        loop = asyncio.get_running_loop()
+        futures = [loop.run_in_executor(self._pool, fn, x) for x in inputs]
         return [await f for f in asyncio.as_completed(futures)][::-1]
 
 
-def test_cpu_pool_accepts_a_process_pool_awaited_with_gather():
-    assert run_check("05.cpu_pool", {"run_in_pool": pool_gather}).passed
+def test_cpu_pool_accepts_one_pool_kept_and_shut_down_off_the_loop():
+    result = run_check("05.cpu_pool", {"CpuPool": LongLivedPool})
+    assert result.passed, result
+
+
+def test_cpu_pool_rejects_a_with_block_per_call_by_the_loop_lag_of_its_teardown():
+    result = run_check("05.cpu_pool", {"CpuPool": PoolPerCallWithBlock})
+    assert result.status == "failed" and "stalled" in result.message and "with ProcessPoolExecutor" in result.message
+
+
+def test_cpu_pool_rejects_a_shutdown_on_the_loop_and_a_pool_per_call():
+    result = run_check("05.cpu_pool", {"CpuPool": ClosedOnTheLoop})
+    assert result.status == "failed" and "while the pool shut down" in result.message, result
+    result = run_check("05.cpu_pool", {"CpuPool": PoolPerCallClosedOffTheLoop})
+    assert result.status == "failed" and "new processes" in result.message, result
 
 
 def test_cpu_pool_rejects_threads_lost_order_and_an_open_pool():
-    result = run_check("05.cpu_pool", {"run_in_pool": threads_instead})
+    result = run_check("05.cpu_pool", {"CpuPool": ThreadsInstead})
     assert result.status == "failed" and "kernel's own process" in result.message
-    result = run_check("05.cpu_pool", {"run_in_pool": results_by_completion})
+    result = run_check("05.cpu_pool", {"CpuPool": ByCompletion})
     assert result.status == "failed" and "order" in result.message
     try:
-        result = run_check("05.cpu_pool", {"run_in_pool": pool_never_shut_down})
-        assert result.status == "failed" and "shut the pool down" in result.message
+        result = run_check("05.cpu_pool", {"CpuPool": NeverClosed})
+        assert result.status == "failed" and "still running after close()" in result.message
     finally:
         for pool in LEAKED:
             pool.shutdown()
+
+
+def test_a_worker_of_the_check_takes_its_time_to_exit():
+    """The stall the check looks for is real: shutting the pool down on the loop waits for the slow exits."""
+    import functools
+    import os
+    import tempfile
+    import time
+
+    with tempfile.TemporaryDirectory() as folder:
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=SPAWN)
+        try:
+            pool.submit(functools.partial(lesson05.pool_probe, folder, 0.0, os.getpid()), 10).result(timeout=60)
+        finally:
+            started = time.perf_counter()
+            pool.shutdown()
+            waited = time.perf_counter() - started
+    assert waited >= lesson05.EXIT_SECONDS * 0.9
 
 
 # -- 05.background ------------------------------------------------------------------------------

@@ -210,3 +210,17 @@ def test_the_checks_run_the_learners_parts(tmp_path, monkeypatch):
             del sys.modules[name]
         if str(tmp_path) in sys.path:
             sys.path.remove(str(tmp_path))
+
+
+def test_shelf_check_runs_the_apps_parts_not_the_packages_defaults(monkeypatch):
+    """In the learner-only release the package's own add_to_shelf is a stub: the check's broken apps must
+    still add through the app's parts (a correct test scored 0 in the class grader's sandbox before)."""
+    import bookshelf.db
+
+    async def stubbed(*args, **kwargs):
+        raise NotImplementedError()
+
+    monkeypatch.setattr(bookshelf.db, "add_to_shelf", stubbed)
+    monkeypatch.setattr(bookshelf.db, "move_between_lists", stubbed)
+    result = run_check("08.test_shelf_conflict", {"test_shelf_conflict": good_shelf_test})
+    assert result.passed, result.message

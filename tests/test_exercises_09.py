@@ -6,14 +6,14 @@ import asyncio
 import inspect
 import logging
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 
 from apps import ROOT
 from authoring.editions import strip_solutions
@@ -87,7 +87,7 @@ def test_summary_counting_failed_requests_is_explained():
 
 def variant(*, single_flight: bool = True, shared_limit: bool = True, keep_partial: bool = True,
             instrumented: bool = True, concurrent: bool = True, forget_finished: bool = True,
-            cached: bool = True, handle_errors: bool = True, logs: bool = True):
+            cached: bool = True, handle_errors: bool = True, logs: bool = True, cancel_at_shutdown: bool = True):
     """The capstone with one ingredient left out (each keyword False removes one)."""
 
     def add(app: FastAPI, *, limit: int = 4, deadline: float = 0.5, candidates: int = 10) -> FastAPI:
@@ -96,6 +96,19 @@ def variant(*, single_flight: bool = True, shared_limit: bool = True, keep_parti
         shared = asyncio.Semaphore(limit)
         cache: dict[int, Rating] = {}
         in_flight: dict[int, asyncio.Task[Rating]] = {}
+
+        @asynccontextmanager
+        async def stop_fetches(app: FastAPI) -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                running = [t for t in in_flight.values() if not t.done()]
+                for t in running:
+                    t.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+
+        if cancel_at_shutdown:
+            app.include_router(APIRouter(lifespan=stop_fetches))
 
         @app.get("/recommendations")
         async def recommendations(request: Request) -> Recommendations:
@@ -168,6 +181,7 @@ def test_capstone_mistakes_are_explained():
         "the limit was 3": variant(shared_limit=False),
         "partial=true and missing=": variant(keep_partial=False),
         "instrument(app)": variant(instrumented=False),
+        "still running after the app shut down": variant(cancel_at_shutdown=False),
     }
     for needle, answer in cases.items():
         result = run_check("09.recommendations", {"add_recommendations": answer})

@@ -188,3 +188,39 @@ def test_the_sandbox_serves_the_learner_release_so_answers_cannot_be_imported(tm
     assert done.stdout.strip() == "stub", done.stdout + done.stderr[-2000:]
     outside = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert outside.stdout.strip() == "ANSWER", "outside the sandbox the authors' copy still holds the answer"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_sealed_check_cannot_be_disabled_from_the_learners_function(tmp_path):
+    """09.percentiles is sealed: the same function that makes the check pass when it runs in the kernel earns 0."""
+    from grading_fixtures import DISABLE_CHECK_09, lesson09_notebook
+
+    from grader.notebook import NotebookGrader
+    from grader.sandbox import Limits, require_sandbox
+    from labkit.checks import get_exercise
+
+    try:
+        require_sandbox()
+        sandbox = Limits()
+    except Exception:  # noqa: BLE001 - the channel, not the sandbox, is what this test is about
+        sandbox = None
+    path = lesson09_notebook(tmp_path / "learner", DISABLE_CHECK_09)
+    with NotebookGrader(path, cell_timeout=60, sandbox=sandbox, workroot=tmp_path) as grader:
+        sealed = grader.grade("09.percentiles")
+        in_kernel = grader._check_in_kernel(get_exercise("09.percentiles"))  # what an unsealed check would say
+    assert get_exercise("09.percentiles").sealed
+    assert sealed.status == "failed" and sealed.points == 0, sealed
+    assert "the keys are ['p50']" in sealed.message, sealed
+    assert not isinstance(in_kernel, str) and in_kernel.status == "passed", (
+        f"the attack must really defeat a check run in the kernel, or this test proves nothing: {in_kernel}")
+
+
+def test_one_learner_with_spare_workers_is_split_by_lesson_and_a_class_is_not():
+    from grader.grade import _parts, _plan
+
+    plan, _ = _plan()
+    for learners, workers, count in ((1, 2, 2), (1, 4, 4), (2, 2, 1), (50, 2, 1), (3, 8, 2), (1, 64, len(plan))):
+        parts = _parts(plan, learners, workers)
+        assert len(parts) == count, (learners, workers)
+        assert sorted(name for part in parts for name, _ in part) == sorted(name for name, _ in plan)

@@ -32,7 +32,8 @@ def test_the_leak_finder_finds_a_planted_answer(released: Path, tmp_path: Path) 
 
 
 def test_what_stays_with_instructors_and_authors_is_left_out(released: Path) -> None:
-    for gone in ("solutions", "exercises_tests", "grader", "authoring", "tests", ".ci", "INSTRUCTORS.md"):
+    for gone in ("solutions", "exercises_tests", "grader", "authoring", "tests", ".ci", "INSTRUCTORS.md", "site",
+                 ".github/workflows/site.yml"):
         assert not (released / gone).exists(), f"{gone} must not be in the learner release"
     for kept in ("notebooks/00_welcome.ipynb", "labkit/__init__.py", "requirements.txt", "binder/postBuild",
                  "data/books.csv", "bookshelf/app.py"):

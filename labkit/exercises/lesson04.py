@@ -2,7 +2,9 @@
 
 Every check opens its own in-memory database with ``bookshelf.db.connect`` (so it has the app's schema,
 WAL pragma and ``Database.transaction()``), seeds what it needs, calls the learner's function, and closes
-the database whatever happens. Checks look at the table afterwards, not at the learner's SQL text.
+the database whatever happens. Checks look at the table afterwards; the title search's check also reads the
+SQL text the learner's code sends (before SQLite binds any parameter), to make sure the searched value is
+never part of it.
 Then each serves the course's app at stage 4 with the learner's function as its part (``GET /titles``,
 ``POST /shelf``, ``PATCH /shelf``) and calls that endpoint over real HTTP.
 """
@@ -121,11 +123,67 @@ def _pairs(found: Any, text: str) -> list[tuple[Any, Any]]:
     return pairs
 
 
+class _RecordingConnection:
+    """An aiosqlite connection that notes the SQL text of every statement sent through it.
+
+    The text is noted as the caller passed it, before SQLite binds the ``?`` parameters. (sqlite3's trace
+    callback would not do: it reports the statement with the bound values already written into it.)
+    """
+
+    def __init__(self, conn: Any, sent: list[str]) -> None:
+        self._conn, self._sent = conn, sent
+
+    def _noting(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._conn, name)
+
+        def call(sql: str, *args: Any, **kwargs: Any) -> Any:
+            self._sent.append(str(sql))
+            return method(sql, *args, **kwargs)
+
+        return call
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("execute", "execute_fetchall", "execute_insert", "executemany", "executescript"):
+            return self._noting(name)
+        return getattr(self._conn, name)
+
+
+def _value_in_sql(text: str, sent: list[str]) -> str | None:
+    """The first statement whose SQL text contains ``text`` (as typed, or with its quotes doubled), or None."""
+    forms = {text.lower(), text.replace("'", "''").lower()}
+    for sql in sent:
+        if any(form in sql.lower() for form in forms):
+            return sql
+    return None
+
+
+async def _check_values_are_parameters(search_titles: Callable[..., Awaitable[Any]], db: Any) -> None:
+    """Search for texts no SQL would contain; fail if one of them reached the SQL text itself."""
+    from bookshelf.db import Database
+
+    for text in ("quokka", "quokka's"):
+        sent: list[str] = []
+        recorded = Database(_RecordingConnection(db.conn, sent))
+        await search_titles(recorded, text)
+        sql = _value_in_sql(text, sent)
+        expect(sql is None,
+               f"search_titles(db, {text!r}) wrote the searched text into the SQL itself: it sent "
+               f"{_describe_sql(sql)}. That is how SQL injection happens, even with quotes doubled or escaped "
+               f"by hand. Send fixed SQL text with a ? where the value goes, and the value separately: "
+               f"db.conn.execute(sql, (pattern,))")
+
+
+def _describe_sql(sql: str | None) -> str:
+    text = " ".join((sql or "").split())
+    return repr(text if len(text) <= 120 else text[:117] + "...")
+
+
 @exercise("04.search_titles", target="search_titles", points=2, timeout=30)
 async def check_search_titles(search_titles: Callable[[Any, str], Awaitable[list[dict]]]) -> None:
-    """Case-insensitive substring search; %, _, quotes and backslashes match themselves; injections find nothing."""
+    """Values only as parameters; case-insensitive substring search; %, _, quotes, backslashes match themselves."""
     db = await _fresh_db([_book(i, t) for i, t in AWKWARD_TITLES.items()])
     try:
+        await _check_values_are_parameters(search_titles, db)
         for text, ids in SEARCHES:
             pairs = _pairs(await search_titles(db, text), text)
             expected = [(i, AWKWARD_TITLES[i]) for i in ids]

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import importlib
+import inspect
 import multiprocessing
 import os
 import tempfile
@@ -23,7 +24,7 @@ from typing import Any
 
 from ..checks import expect, exercise, same
 
-__all__ = ["check_offload", "check_cpu_pool", "check_background", "pool_probe", "count_primes"]
+__all__ = ["check_offload", "check_cpu_pool", "check_background", "pool_probe", "count_primes", "EXIT_SECONDS"]
 
 
 @contextlib.contextmanager
@@ -155,6 +156,10 @@ async def _check_offload_in_the_app(offload: Callable[..., Awaitable[Any]]) -> N
 
 # -- 05.cpu_pool ---------------------------------------------------------------------------------
 
+EXIT_SECONDS = 0.4   # how long each worker process of the check takes to exit (see pool_probe)
+_slow_exit: list[int] = []
+
+
 def count_primes(n: int) -> int:
     """How many primes are below ``n`` (trial division: deliberately plain CPU work)."""
     return sum(1 for k in range(2, n) if all(k % d for d in range(2, int(k ** 0.5) + 1)))
@@ -166,9 +171,16 @@ def pool_probe(folder: str, patience: float, parent: int, n: int) -> dict[str, A
     It leaves ``started-<pid>-<n>`` in ``folder``; the check's event loop answers with ``seen-<pid>-<n>``
     (only a free loop can). It waits at most ``patience`` seconds; after one call gave up, later calls do not
     wait, and neither does a call made in the ``parent`` process itself. Then it does its CPU work and reports
-    the process it ran in.
+    the process it ran in. A worker process that ran it takes ``EXIT_SECONDS`` to exit, as a real worker
+    that loaded a model or a catalogue takes a moment to shut down: waiting for the pool's processes to
+    exit is then a wait that no event loop should sit through.
     """
     pid = os.getpid()
+    if pid != parent and not _slow_exit:
+        from multiprocessing import util
+
+        _slow_exit.append(pid)
+        util.Finalize(None, time.sleep, args=(EXIT_SECONDS,), exitpriority=0)   # runs as the worker exits
     base = Path(folder)
     (base / f"started-{pid}-{n}").touch()
     deadline = time.monotonic() + patience
@@ -186,10 +198,30 @@ def pool_probe(folder: str, patience: float, parent: int, n: int) -> dict[str, A
     return {"n": n, "primes": count_primes(n), "pid": pid, "loop_answered": answered}
 
 
-@exercise("05.cpu_pool", target="run_in_pool", points=3, timeout=90)
-async def check_cpu_pool(run_in_pool: Callable[..., Awaitable[list[Any]]]) -> None:
-    """Results right and in order; >= 2 worker processes did the work; loop free meanwhile; pool shut down."""
-    inputs = [3000, 2000, 5000, 1000, 4000, 2500]
+def _check_results(results: Any, inputs: list[int], call: str) -> set[int]:
+    """The results of one ``map`` call are fn's, in input order; returns the worker pids that produced them."""
+    expect(isinstance(results, list), f"{call} should return a list, got {type(results).__name__}")
+    expect(len(results) == len(inputs), f"{call} returned {len(results)} result(s) for {len(inputs)} inputs")
+    expect(all(isinstance(r, dict) and "n" in r for r in results),
+           f"{call}: return what fn returns for each input; got {_describe(results)}")
+    order = [r["n"] for r in results]
+    expect(same(order, inputs), f"{call}: the results came back for inputs {order}; expected the order of inputs "
+                            f"{inputs} (asyncio.gather keeps it)")
+    wrong = [r["n"] for r in results if not same(r["primes"], count_primes(r["n"]))]
+    expect(not wrong, f"{call}: the results for inputs {wrong} are not fn's")
+    pids = {r["pid"] for r in results}
+    expect(os.getpid() not in pids, f"{call}: some calls ran in the kernel's own process: run fn in the "
+                                    "ProcessPoolExecutor")
+    expect(all(r["loop_answered"] for r in results),
+           f"{call}: the event loop was blocked while the pool worked: await the pool's futures "
+           "(loop.run_in_executor(pool, fn, x) with asyncio.gather) instead of waiting on them synchronously")
+    return pids
+
+
+@exercise("05.cpu_pool", target="CpuPool", points=3, timeout=90)
+async def check_cpu_pool(CpuPool: Callable[..., Any]) -> None:
+    """One pool for many calls: results in order, >= 2 worker processes, the loop free meanwhile and while closing."""
+    limit = EXIT_SECONDS / 2.5     # the loop may not stall this long; shutting down on it stalls >= EXIT_SECONDS
     before = {p.pid for p in multiprocessing.active_children()}
     with tempfile.TemporaryDirectory(prefix="lesson05-pool-") as folder:
         base = Path(folder)
@@ -200,38 +232,55 @@ async def check_cpu_pool(run_in_pool: Callable[..., Awaitable[list[Any]]]) -> No
                     (base / started.name.replace("started-", "seen-", 1)).touch()
                 await asyncio.sleep(0.01)
 
+        # A worker process imports the probe by its module's name. The grader runs a copy of this module
+        # under another name, so take the probe from the installed module that workers will import.
+        probe = importlib.import_module("labkit.exercises.lesson05").pool_probe
+        fn = functools.partial(probe, folder, 10.0, os.getpid())
         responder = asyncio.get_running_loop().create_task(answer())
+        pool = None
         try:
-            # A worker process imports the probe by its module's name. The grader runs a copy of this module
-            # under another name, so take the probe from the installed module that workers will import.
-            probe = importlib.import_module("labkit.exercises.lesson05").pool_probe
-            fn = functools.partial(probe, folder, 10.0, os.getpid())
-            results = await run_in_pool(fn, inputs, workers=2)
+            with _lag_meter() as lag:
+                pool = CpuPool(workers=2)
+                first = await pool.map(fn, [3000, 2000, 5000, 1000, 4000, 2500])
+                second = await pool.map(fn, [1500, 3500, 500])
+                await asyncio.sleep(0.03)
+                working_lag, lag["max_lag"] = lag["max_lag"], 0.0
+                closed = pool.close()
+                expect(inspect.isawaitable(closed), "close() should be a coroutine (`async def close(self)`), "
+                                                    "so that the app's shutdown can await it")
+                await closed
+                pool = None
+                await asyncio.sleep(0.03)   # one more tick, so a stall at the very end is measured too
+                closing_lag = lag["max_lag"]
         finally:
             responder.cancel()
-    expect(isinstance(results, list), f"run_in_pool should return a list, got {type(results).__name__}")
-    expect(len(results) == len(inputs), f"run_in_pool returned {len(results)} result(s) for {len(inputs)} inputs")
-    expect(all(isinstance(r, dict) and "n" in r for r in results),
-           f"return what fn returns for each input; got {_describe(results)}")
-    order = [r["n"] for r in results]
-    expect(same(order, inputs), f"the results came back for inputs {order}; expected the order of inputs {inputs} "
-                            f"(asyncio.gather and pool.map both keep it)")
-    wrong = [r["n"] for r in results if not same(r["primes"], count_primes(r["n"]))]
-    expect(not wrong, f"the results for inputs {wrong} are not fn's")
-    pids = {r["pid"] for r in results}
-    expect(os.getpid() not in pids, "some calls ran in the kernel's own process: run fn in a ProcessPoolExecutor")
-    expect(len(pids) >= 2, f"only {len(pids)} process did all the work: create the pool with "
-                           f"max_workers=workers and submit every input before waiting for results")
-    expect(all(r["loop_answered"] for r in results),
-           "the event loop was blocked while the pool worked: await the pool's futures "
-           "(loop.run_in_executor(pool, fn, x) with asyncio.gather) instead of waiting on them synchronously")
+            if pool is not None:   # the check failed half-way: do not leave the learner's processes behind
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pool.close(), 10)
+    first_pids = _check_results(first, [3000, 2000, 5000, 1000, 4000, 2500], "the first map(fn, inputs)")
+    expect(len(first_pids) >= 2, f"only {len(first_pids)} process did all the work: create the pool with "
+                                 f"max_workers=workers and submit every input before waiting for results")
+    expect(working_lag < limit,
+           f"the event loop stalled for {working_lag:.2f} s while map ran. A `with ProcessPoolExecutor(...)` "
+           f"block shuts its pool down on the loop when it ends (pool.shutdown() waits until every worker "
+           f"process has exited, here {EXIT_SECONDS} s each): create the pool once, in __init__, keep it for "
+           f"every call, and make every wait for it an await")
+    second_pids = _check_results(second, [1500, 3500, 500], "the second map(fn, inputs)")
+    expect(second_pids <= first_pids,
+           "the second map call ran in new processes: create the pool once, in __init__, and reuse it in every "
+           "call (starting worker processes costs a fraction of a second each time)")
+    expect(closing_lag < limit,
+           f"the event loop stalled for {closing_lag:.2f} s while the pool shut down: pool.shutdown() waits "
+           f"until every worker process has exited, and here each takes {EXIT_SECONDS} s. Run it in a worker "
+           f"thread (`asyncio.to_thread(...)` with the pool's `shutdown`), not on the loop (a `with` block around "
+           f"the pool calls it on the loop too)")
     deadline = time.monotonic() + 5.0
     left = [p for p in multiprocessing.active_children() if p.pid not in before]
     while left and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
         left = [p for p in multiprocessing.active_children() if p.pid not in before]
-    expect(not left, f"{len(left)} worker process(es) were still running after run_in_pool returned: shut the "
-                     f"pool down (`with ProcessPoolExecutor(...) as pool:` does it at the end of the block)")
+    expect(not left, f"{len(left)} worker process(es) were still running after close() returned: shut the pool "
+                     f"down and wait for it (`shutdown()` waits by default)")
 
 
 # -- 05.background -------------------------------------------------------------------------------

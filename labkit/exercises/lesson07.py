@@ -1,9 +1,11 @@
-"""Lesson 07 (Debugging and observability): checks of the three exercises.
+"""Lesson 07 (Debugging and observability): checks of the four exercises.
 
 The checks observe behaviour only: ids read back from inside 50 interleaved requests, what a 500 body and
-the log hold after a deliberate crash, and which of a set of named tasks a finder reports. Nothing depends
-on how fast the machine is: requests wait for each other with an event, and task states are arranged
-before the learner's function looks at them.
+the log hold after a deliberate crash, which of a set of named tasks a finder reports, and what a
+transaction leaves behind when a cancellation lands on each of its awaits (read through a second
+connection). Nothing depends on how fast the machine is: requests wait for each other with an event, task
+states are arranged before the learner's function looks at them, and cancellations are injected at a chosen
+``execute`` call, not timed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import httpx
 
 from ..checks import CheckFailed, exercise, expect, same
 
-__all__ = ["check_request_id_middleware", "check_error_handler", "check_find_stuck_tasks"]
+__all__ = ["check_request_id_middleware", "check_error_handler", "check_find_stuck_tasks", "check_transaction"]
 
 HEADER = "X-Request-ID"
 _HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -272,3 +274,164 @@ async def check_find_stuck_tasks(find_stuck_tasks: Callable[[float], Awaitable[A
     expect(same(sorted(answer), expected), f"find_stuck_tasks(0.3) returned {answer}; expected the names {expected}")
     expect(same(answer, expected), f"the names are right but not sorted: return `sorted(...)`, got {answer}")
     expect(not alive, f"tasks still alive on the check's loop after it cleaned up: {alive}")
+
+
+# -- 07.transaction -------------------------------------------------------------------------------
+
+_INSERT = "INSERT INTO notes (id, text) VALUES (?, 'draft')"
+_UPDATE = "UPDATE notes SET text = 'final' WHERE id = ?"
+_AWAITS = ("BEGIN", "INSERT", "UPDATE", "COMMIT")   # the awaits of `_write`, in order
+_ORDINAL = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th"}
+
+
+async def _write(transaction: Callable[[Any], Any], db: Any, note_id: int) -> None:
+    """A two-statement write, the shape of every write in the app."""
+    async with transaction(db) as conn:
+        expect(conn is db.conn, f"`async with transaction(db) as conn` gave {type(conn).__name__}; yield "
+                                f"`db.conn`, the connection the statements run on")
+        await conn.execute(_INSERT, (note_id,))
+        await conn.execute(_UPDATE, (note_id,))
+
+
+def _cancel_at(db: Any, *calls: int) -> list[str]:
+    """Make the ``calls``-th ``db.conn.execute`` calls cancel the calling task right after queuing their
+    statement: what a timeout or a server's shutdown does at that await (the statement still runs)."""
+    real = db.conn.execute
+    seen: list[str] = []
+
+    def execute(sql: str, *args: Any) -> Any:
+        seen.append(sql)
+        if len(seen) in calls:
+            task = asyncio.current_task()
+            if task is not None:
+                task.cancel()
+        return real(sql, *args)
+
+    db.conn.execute = execute
+    return seen
+
+
+async def _committed(path: str, sql: str) -> int:
+    """A count through a second connection: it sees committed rows only."""
+    import aiosqlite
+
+    async with aiosqlite.connect(path) as other:
+        async with other.execute(sql) as cursor:
+            return (await cursor.fetchone())[0]
+
+
+async def _fresh_db(folder: str, name: str) -> tuple[Any, str]:
+    from bookshelf.db import connect
+
+    path = f"{folder}/{name}.db"
+    db = await connect(path)
+    await db.conn.execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+    return db, path
+
+
+async def _transaction_basics(transaction: Callable[[Any], Any], folder: str) -> None:
+    """Commits, rolls back on an error (re-raising it), and keeps two concurrent writes apart."""
+    db, path = await _fresh_db(folder, "basics")
+    try:
+        await asyncio.wait_for(_write(transaction, db, 1), 5)
+        expect(not db.conn.in_transaction, "after `async with transaction(db)` ended normally, the connection was "
+                                           "still inside a transaction: COMMIT after the `yield`")
+        expect(await _committed(path, "SELECT count(*) FROM notes WHERE id = 1 AND text = 'final'") == 1,
+               "a write inside `async with transaction(db)` was not committed: another connection cannot see it")
+
+        class Oops(Exception):
+            pass
+
+        try:
+            async with transaction(db) as conn:
+                await conn.execute(_INSERT, (2,))
+                raise Oops("the body failed")
+        except Oops:
+            pass
+        else:
+            raise CheckFailed("an exception raised inside `async with transaction(db)` did not come out of it: "
+                              "roll back, then re-raise (`raise`)")
+        expect(not db.conn.in_transaction, "after the body raised, the connection was still inside a transaction: "
+                                           "ROLLBACK when the body raises")
+        expect(await _committed(path, "SELECT count(*) FROM notes WHERE id = 2") == 0,
+               "the body raised, yet its INSERT was committed: roll back on an error, never commit")
+
+        results = await asyncio.wait_for(
+            asyncio.gather(*(_write(transaction, db, n) for n in (3, 4)), return_exceptions=True), 10)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise CheckFailed(f"two transactions at once: one failed with {type(failed[0]).__name__}: {failed[0]}. "
+                              f"One connection holds one transaction at a time: hold `db._write_lock` (an "
+                              f"asyncio.Lock) from BEGIN to COMMIT")
+        expect(await _committed(path, "SELECT count(*) FROM notes WHERE id IN (3, 4)") == 2,
+               "two concurrent transactions did not both commit")
+    finally:
+        await db.close()
+
+
+async def _transaction_cancelled(transaction: Callable[[Any], Any], folder: str, at: int, again: bool) -> None:
+    """Cancel the ``at``-th await (and the next one, the cleanup's, when ``again``); then the connection must be
+    out of any transaction, the cancellation must come through, and later writes must commit."""
+    db, path = await _fresh_db(folder, f"cancel-{at}-{int(again)}")
+    try:
+        real = db.conn.execute
+        seen = _cancel_at(db, *((at, at + 1) if again else (at,)))
+        task = asyncio.create_task(_write(transaction, db, 1), name="write-to-cancel")
+        await asyncio.wait({task}, timeout=5)
+        db.conn.execute = real
+        expect(task.done(), f"a transaction cancelled at its {_ORDINAL[at]} await never finished: a cancelled "
+                            f"transaction must end (release the lock, re-raise the cancellation)")
+        where = f"{seen[at - 1].split()[0]}" if len(seen) >= at else _AWAITS[at - 1]
+        what = f"cancelled at its await of {where}" + (" and again during the cleanup" if again else "")
+        if not task.cancelled():
+            error = task.exception()
+            if isinstance(error, CheckFailed):
+                raise error
+            raise CheckFailed(f"{what}, the transaction raised {type(error).__name__}: {error} instead of letting "
+                              f"the CancelledError through. A cancelled COMMIT has still run, so ROLLBACK may find "
+                              f"no transaction: tolerate that (`db._rollback()` does), and re-raise the "
+                              f"cancellation")
+        await asyncio.wait_for(db.conn.execute("SELECT 1"), 5)   # every statement already queued has run
+        if db.conn.in_transaction:
+            raise CheckFailed(f"{what}, the connection stayed inside a transaction: every later write on it is "
+                              f"lost. Put every await, BEGIN too, inside the `try` whose `except BaseException` "
+                              f"rolls back (CancelledError is not an Exception)")
+        try:
+            await asyncio.wait_for(_write(transaction, db, 2), 5)
+        except asyncio.TimeoutError:
+            raise CheckFailed(f"{what}, the next transaction waited for ever: release the lock whatever "
+                              f"happens (`async with db._write_lock:`)") from None
+        await db.conn.execute("INSERT INTO notes (id, text) VALUES (3, 'plain')")
+        expect(await _committed(path, "SELECT count(*) FROM notes WHERE id IN (2, 3)") == 2,
+               f"{what}, later writes were not committed")
+        kept = await _committed(path, "SELECT count(*) FROM notes WHERE id = 1")
+        if where == "COMMIT":
+            expect(kept == 1, "cancelled at COMMIT, the write was lost; a COMMIT that was sent has run: do not "
+                              "undo it")
+        else:
+            expect(kept == 0, f"{what}, half of the write was kept: all or nothing")
+    finally:
+        await db.close()
+
+
+@exercise("07.transaction", target="transaction", points=2, timeout=60)
+async def check_transaction(transaction: Callable[[Any], Any]) -> None:
+    """Commits, rolls back, keeps writes apart, and survives a cancellation at every await (and in its cleanup)."""
+    import inspect
+    import tempfile
+
+    inner = inspect.unwrap(transaction)
+    with tempfile.TemporaryDirectory(prefix="check07-") as folder:
+        if not inspect.isasyncgenfunction(inner):
+            if inspect.iscoroutinefunction(inner):   # the stub: no `yield` yet, it raises NotImplementedError
+                db, _ = await _fresh_db(folder, "stub")
+                try:
+                    await inner(db)
+                finally:
+                    await db.close()
+            raise CheckFailed("transaction should be an `async def` with one `yield`, decorated with "
+                              "@asynccontextmanager")
+        await _transaction_basics(transaction, folder)
+        for again in (False, True):
+            for at in range(1, len(_AWAITS) + 1):
+                await _transaction_cancelled(transaction, folder, at, again)

@@ -197,7 +197,7 @@ async def _drop_key_then_complain(app: Any) -> None:
             return entry
 
     await _drop_key(app)
-    app.state.shelf = InsertsThenComplains(app.state.db)
+    app.state.shelf = InsertsThenComplains(app.state.db, app.state.parts)
 
 
 async def _accept_silently(app: Any) -> None:
@@ -210,7 +210,7 @@ async def _accept_silently(app: Any) -> None:
             except DuplicateEntry:
                 return await self.get(book_id)
 
-    app.state.shelf = AcceptsDuplicates(app.state.db)
+    app.state.shelf = AcceptsDuplicates(app.state.db, app.state.parts)
 
 
 def shelf_mutants() -> list[Mutant]:

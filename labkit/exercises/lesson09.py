@@ -6,8 +6,9 @@ from fixed samples. The capstone runs the learner's endpoint on the Bookshelf ap
 recording stand-in for the ratings service: it counts calls per book and the most calls in flight at once,
 and holds chosen books' ratings until the check releases them, so "hanging", "one fetch per book" and
 "never above the limit" are facts, not timings. The only clock in these checks is a generous bound on how
-long a request with a hanging upstream may take (its deadline plus 2 s). Then the same app is served over
-real HTTP and judged by the capstone's acceptance suite (:mod:`labkit.exercises.capstone`).
+long a request with a hanging upstream may take (its deadline plus 2 s). A shutdown while ratings still hang
+must leave no task of the endpoint running. Then the same app is served over real HTTP and judged by the
+capstone's acceptance suite (:mod:`labkit.exercises.capstone`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _nearest_rank(values: Sequence[float], q: float) -> float:
     return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
 
 
-@exercise("09.percentiles", target="percentiles", points=1, timeout=10)
+@exercise("09.percentiles", target="percentiles", points=1, timeout=10, sealed=True)
 def check_percentiles(percentiles: Callable[..., Any]) -> None:
     """Nearest rank: always an observed value; one sample; ties; unsorted input left alone; empty is an error."""
     hundred = [float(i) for i in range(100, 0, -1)]            # 100, 99, ..., 1: unsorted on purpose
@@ -231,6 +232,7 @@ async def check_recommendations(add_recommendations: Callable[..., Any]) -> None
     try:
         await _scenario_crowd(add_recommendations, lines, Status)
         await _scenario_deadline(add_recommendations, lines, Status)
+        await _scenario_shutdown(add_recommendations, Status)
     finally:
         logger.removeHandler(lines)
         logger.setLevel(old_level)
@@ -376,6 +378,41 @@ async def _scenario_deadline(add_recommendations: Callable[..., Any], lines: _Li
         finally:
             fake.release.set()
     _expect_ids(lines, {"deadline-1", "deadline-2"})
+
+
+async def _scenario_shutdown(add_recommendations: Callable[..., Any], Status: Any) -> None:
+    """The app shuts down while fetches are still running (their ratings hang): they must be cancelled and
+    awaited at shutdown, not left running after the app closed its client."""
+    limit, candidates, deadline = 4, 8, 0.2
+    app, lifespan = await _started(add_recommendations, limit=limit, deadline=deadline, candidates=candidates)
+    before = asyncio.all_tasks()
+    fake: FakeRatings | None = None
+    async with lifespan:
+        for book_id in SHELF:
+            await app.state.shelf.add(book_id, Status.read, "")
+        want = expected_items(app.state.books, SHELF, candidates,
+                              {b.id: FakeRatings.average(b.id) for b in app.state.books})
+        fake = app.state.upstreams = FakeRatings(app.state.upstreams, hang={item["book_id"] for item in want})
+        async with _client(app) as client:
+            try:
+                response = await asyncio.wait_for(
+                    client.get("/recommendations", headers={"X-Request-ID": "shutdown-1"}), deadline + 10)
+            except asyncio.TimeoutError:
+                raise CheckFailed("with every rating hanging, GET /recommendations had not answered 10 s after its "
+                                  "deadline") from None
+        _items(response, "with every rating hanging")
+        started = fake.in_flight
+    for _ in range(3):
+        await asyncio.sleep(0)
+    left = [t for t in asyncio.all_tasks() - before if not t.done()]
+    for task in left:                                   # leave nothing behind on the check's loop
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+    expect(not left, f"{len(left)} task(s) the endpoint started were still running after the app shut down "
+                     f"({started} rating call(s) were waiting on the upstream at shutdown): cancel the fetches "
+                     f"still in flight at shutdown and wait for them, before the app closes its HTTP client "
+                     f"(`app.include_router(APIRouter(lifespan=...))` runs a lifespan inside the app's)")
+    expect(fake.in_flight == 0, f"{fake.in_flight} rating call(s) were still waiting after shutdown")
 
 
 def _expect_ids(lines: _Lines, sent: set[str]) -> None:
