@@ -16,16 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LESSONS = pacing.lesson_paths(ROOT / "solutions")
 TOLERANCE = 0.25
 
-# Lessons still being reworked for pacing on other branches when this test was written; the marks go once
-# they pass (strict=False: an unexpected pass is fine meanwhile).
-STRETCH_PENDING = {"04", "05", "06", "07", "08", "09"}
-TIME_PENDING = {"09"}
-
-
-def _param(path: Path, pending: set[str], reason: str) -> pytest.ParameterSet:
-    marks = [pytest.mark.xfail(strict=False, reason=reason)] if path.name[:2] in pending else []
-    return pytest.param(path, id=path.stem, marks=marks)
-
 
 def stated_minutes(path: Path) -> int:
     """The minutes the lesson's objectives box states: the sum of the numbers in its **Time** row."""
@@ -44,8 +34,7 @@ def test_every_lesson_is_covered():
     assert len(LESSONS) >= 10 and LESSONS[0].name.startswith("00_")
 
 
-@pytest.mark.parametrize("path", [_param(p, STRETCH_PENDING, "reading stretches are being split on the "
-                                                             "lesson's own branch") for p in LESSONS])
+@pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
 def test_no_reading_stretch_is_longer_than_the_bound(path):
     lesson = pace(path)
     too_long = [f"cells {s.start}-{s.end - 1}: {s.minutes:.1f} min" + (" (closing)" if s.closing else "")
@@ -54,8 +43,7 @@ def test_no_reading_stretch_is_longer_than_the_bound(path):
                           f"({MAX_CLOSING_MINUTES:g} after the last activity): {too_long}")
 
 
-@pytest.mark.parametrize("path", [_param(p, TIME_PENDING, "the stated time is being updated on the lesson's "
-                                                          "own branch") for p in LESSONS])
+@pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
 def test_the_stated_time_matches_the_estimate(path):
     stated, estimate = stated_minutes(path), pace(path).estimate
     assert abs(stated - estimate) <= TOLERANCE * estimate, (
