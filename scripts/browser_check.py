@@ -349,11 +349,13 @@ def drive_questions(page: Page, copy: str, asked: list[tuple[int, str]]) -> None
     """Every predict-then-run question: Check without an answer, then a wrong answer, then the right one."""
     from labkit.questions import get_question
 
-    boxes = f"{NOTEBOOK}.node.querySelectorAll('.labkit-question')"
-    page.wait_for(f"{boxes}.length >= {len(asked)}", 60, f"the {len(asked)} question(s) of {copy} to show")
-    for k, (_, qid) in enumerate(asked):
+    for index, qid in asked:
         question = get_question(qid)
-        box = f"{boxes}[{k}]"
+        # Lab draws only the cells near the view: bring the question's own cell there, then find its box in it
+        page.js(f"(async () => {{ const nb = {NOTEBOOK}.content; if (nb.scrollToItem) await nb.scrollToItem({index}, 'center');"
+                f" else nb.widgets[{index}].node.scrollIntoView({{block: 'center'}}); }})()")
+        box = f"{NOTEBOOK}.content.widgets[{index}].node.querySelector('.labkit-question')"
+        page.wait_for(f"!!{box}?.isConnected", 60, f"question {qid} (cell {index}) of {copy} to show")
         # textContent, not innerText: a cell scrolled out of view renders no text (Lab skips drawing it)
         feedback = f"Array.from({box}.querySelectorAll('.widget-html')).pop().textContent"
         check = f"Array.from({box}.querySelectorAll('button')).find(b => b.textContent.trim() === 'Check')"
