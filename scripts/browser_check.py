@@ -368,9 +368,18 @@ def drive_questions(page: Page, copy: str, asked: list[tuple[int, str]]) -> None
                               30, f"answer {letter} of {qid} to be picked")
                 page.wait_for(SETTLED, 60, f"answer {letter} of {qid} to reach the kernel")
             old = page.js(feedback)
+            changed = f"(() => {{ const t = {feedback}; return t !== {json.dumps(old)} && t; }})()"
+            step = f"answer {letter})" if letter else "no answer"
             page.click(check)
-            shown = page.wait_for(f"(() => {{ const t = {feedback}; return t !== {json.dumps(old)} && t; }})()", 60,
-                                  f"the feedback of {qid} after Check")
+            try:
+                shown = page.wait_for(changed, 30, f"the feedback of {qid} after Check ({step})")
+            except TimeoutError:   # a click that landed while the page still moved: click once more
+                page.click(check)
+                try:
+                    shown = page.wait_for(changed, 60, f"the feedback of {qid} after a second Check ({step})")
+                except TimeoutError as exc:
+                    status = page.js(f"{NOTEBOOK}.sessionContext.session?.kernel?.status")
+                    raise AssertionError(f"{copy}: {exc} (kernel {status}; feedback still {old!r})") from None
             if expected not in " ".join(shown.split()):
                 raise AssertionError(f"{copy}: {qid} answered {letter!r} shows {shown!r}, expected {expected!r}")
             return shown
