@@ -362,19 +362,21 @@ def drive_questions(page: Page, copy: str, asked: list[tuple[int, str]]) -> None
         page.js(f"{box}.scrollIntoView({{block: 'center'}})")
 
         def answer(letter: str | None, expected: str) -> str:
+            # Clicks go to the elements themselves: in a long lesson Lab keeps re-measuring the cells around the
+            # view, and a click by coordinates can land on the neighbouring question.
             if letter is not None:
-                page.click(f"{box}.querySelectorAll('input[type=radio]')[{question.letters.index(letter)}]")
+                page.js(f"{box}.querySelectorAll('input[type=radio]')[{question.letters.index(letter)}].click()")
                 page.wait_for(f"{box}.querySelectorAll('input[type=radio]')[{question.letters.index(letter)}].checked",
                               30, f"answer {letter} of {qid} to be picked")
                 page.wait_for(SETTLED, 60, f"answer {letter} of {qid} to reach the kernel")
             old = page.js(feedback)
             changed = f"(() => {{ const t = {feedback}; return t !== {json.dumps(old)} && t; }})()"
             step = f"answer {letter})" if letter else "no answer"
-            page.click(check)
+            page.js(f"{check}.click()")
             try:
                 shown = page.wait_for(changed, 30, f"the feedback of {qid} after Check ({step})")
             except TimeoutError:   # a click that landed while the page still moved: click once more
-                page.click(check)
+                page.js(f"{check}.click()")
                 try:
                     shown = page.wait_for(changed, 60, f"the feedback of {qid} after a second Check ({step})")
                 except TimeoutError as exc:
