@@ -9,13 +9,14 @@ directly and through jupyter-server-proxy. ``create_app`` calls it: the app show
 
 from __future__ import annotations
 
+import functools
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount, Route
 
@@ -28,6 +29,21 @@ ASSETS_PATH = "/_docs-assets"
 def assets_dir() -> Path:
     """The folder holding ``swagger-ui-bundle.js``, ``swagger-ui.css``, ``redoc.standalone.js``, ``favicon.png``."""
     return Path(str(files("fastapi_offline") / "static"))
+
+
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+"""ReDoc's standalone bundle always draws Redocly's logo in its menu's footer, from this CDN address. The app
+serves the bundle with the address replaced by an empty inline image, so the page asks nothing of the internet."""
+_BLANK_IMAGE = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw=="
+
+
+@functools.cache
+def _redoc_bundle() -> bytes:
+    return (assets_dir() / "redoc.standalone.js").read_bytes().replace(REDOC_LOGO.encode(), _BLANK_IMAGE.encode())
+
+
+async def _serve_redoc_bundle(request: Request) -> Response:
+    return Response(_redoc_bundle(), media_type="text/javascript")
 
 
 def _replace(app: FastAPI, path: str | None, endpoint: Any) -> None:
@@ -68,4 +84,6 @@ def self_host_docs(app: Any) -> Any:
     _replace(app, app.docs_url, swagger_ui)
     _replace(app, app.redoc_url, redoc)
     app.router.routes.insert(0, Mount(ASSETS_PATH, StaticFiles(directory=assets_dir()), name="docs-assets"))
+    app.router.routes.insert(0, Route(f"{ASSETS_PATH}/redoc.standalone.js", _serve_redoc_bundle,
+                                      include_in_schema=False))
     return app

@@ -40,7 +40,7 @@ from typing import Any
 
 import nbformat
 
-from labkit.checks import PASSED, Exercise, exercises
+from labkit.checks import FAILED, MARKS, PASSED, Exercise, exercises
 from .notebook import NotebookGrader, hidden_dir_from_env, lesson_notebooks, load_hidden_checks, snapshot_sources
 from .sandbox import Limits, SandboxMissing, learner_course, require_sandbox, sandbox_uid
 
@@ -383,7 +383,8 @@ def _write_outputs(grades: list[LearnerGrade], plan: list[tuple[str, list[str]]]
     _atomic_write(out / "grades.csv", table.getvalue().encode("utf-8"))
 
 
-_ICON = {PASSED: "✅", "not attempted": "⏳", "missing": "⚠️", "timeout": "⌛", NOT_GRADED: "⛔"}
+# Text marks every common font draws (an emoji font is not there on many servers and terminals).
+_ICON = {**MARKS, NOT_GRADED: "–"}
 
 
 def feedback(g: LearnerGrade, plan: list[tuple[str, list[str]]], by_id: dict[str, Exercise]) -> str:
@@ -400,7 +401,7 @@ def feedback(g: LearnerGrade, plan: list[tuple[str, list[str]]], by_id: dict[str
             label = ex_id + (" (hidden test)" if ":" in ex_id else "")
             text = v["status"] + (f": {v['message']}" if v["message"] else "")
             text = text.replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {_ICON.get(v['status'], '❌')} | `{label}` | {_points(g, ex_id, by_id)} / "
+            lines.append(f"| {_ICON.get(v['status'], MARKS[FAILED])} | `{label}` | {_points(g, ex_id, by_id)} / "
                          f"{by_id[ex_id].points} | {text} |")
         lines.append("")
     if g.notes:

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["Item", "pinned_versions", "report", "check_environment"]
+__all__ = ["Item", "pinned_versions", "report", "format_report", "check_environment"]
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_PYTHON = (3, 11)
-NAME_WIDTH = 24  # the longest pinned name (jupyter-server-proxy, jupyterlab-widgets) fits
+NAME_WIDTH = 24  # the longest pinned name (jupyter-server-proxy, jupyterlab-widgets) fits; longer ones widen it
+OK_MARK, BAD_MARK = "✓", "✗"  # text marks every font has: an emoji font is often missing on servers
 FIX = "run `pip install -r requirements.txt` in the course folder, then restart the kernel"
 
 
@@ -29,7 +30,11 @@ class Item:
     detail: str
 
     def __str__(self) -> str:
-        return f"{'✅' if self.ok else '❌'} {self.name:<{NAME_WIDTH}} {self.detail}"
+        return self.line(max(NAME_WIDTH, len(self.name)))
+
+    def line(self, width: int) -> str:
+        """The item as one line, its name padded to ``width`` so the details line up."""
+        return f"{OK_MARK if self.ok else BAD_MARK} {self.name:<{width}}  {self.detail}"
 
 
 def pinned_versions(requirements: Path = ROOT / "requirements.txt") -> dict[str, str]:
@@ -93,12 +98,16 @@ def report(pins: dict[str, str] | None = None) -> list[Item]:
     return [_python_item(), *_package_items(pinned_versions() if pins is None else pins), _server_item()]
 
 
+def format_report(items: list[Item]) -> str:
+    """The items as aligned lines: the name column is as wide as the longest name, whatever its length."""
+    width = max((len(i.name) for i in items), default=0)
+    return "\n".join(item.line(width) for item in items)
+
+
 def check_environment() -> bool:
     """Print the report; True when everything is ok."""
     items = report()
-    width = max(len(i.name) for i in items)
-    for item in items:
-        print(f"{'✅' if item.ok else '❌'} {item.name:<{width}} {item.detail}")
+    print(format_report(items))
     bad = [i for i in items if not i.ok]
     print("\nAll set: your environment is ready for the course." if not bad
           else f"\n{len(bad)} problem(s) above: fix them before lesson 01.")

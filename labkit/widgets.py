@@ -10,6 +10,13 @@ The chart is a PNG in an ``Image`` widget and the numbers an ``HTML`` widget: se
 sends the new state to the browser whatever code does it, even a task a button click started. (Printing
 into an ``Output`` widget from such a task shows nothing in JupyterLab: the front end routes output by
 the cell that produced it, and a task started by a click has none.) :class:`ChartArea` is that pair.
+
+A float slider's value is snapped to its step the way the browser computes it (``min + k * step``: 0.1
+with min 0.01 and step 0.01 is 0.09999999999999999 there). Otherwise the browser corrects the value as
+soon as the panel is drawn and sends it back while the cell still awaits ``panel.refresh()``; ipykernel 7
+never acknowledges a widget message that arrives while a cell awaits, and ipywidgets then holds every later
+change of that slider back, so moving it would no longer reach the kernel. The status line shows values
+with the slider's own readout format.
 """
 
 from __future__ import annotations
@@ -59,12 +66,35 @@ class ChartArea:
         display(self.widget)
 
 
+def _snap_to_step(control: Any) -> None:
+    """Give a float slider the value the browser's slider would compute for it (see the module's notes)."""
+    if not isinstance(control, w.FloatSlider) or not control.step:
+        return
+    steps = round((control.value - control.min) / control.step)
+    snapped = control.min + steps * control.step
+    if snapped != control.value and control.min <= snapped <= control.max:
+        control.value = snapped
+
+
+def _shown(control: Any, value: Any) -> str:
+    """A control's value as its readout shows it (0.09999999999999999 with format '.2f' is 0.10)."""
+    fmt = getattr(control, "readout_format", None)
+    if isinstance(value, float):
+        try:
+            return format(value, fmt or "g")
+        except (TypeError, ValueError):
+            return f"{value:g}"
+    return str(value)
+
+
 class MeasurementPanel:
     """Controls + a Measure button + a chart area that shows the latest chart and summary."""
 
     def __init__(self, run: Callable[..., Awaitable[Comparison]], *, controls: dict[str, w.ValueWidget],
                  title: str = "") -> None:
         self.run = run
+        for control in controls.values():
+            _snap_to_step(control)
         self.controls = controls
         self.title = title
         self.button = w.Button(description="Measure", icon="play", button_style="primary")
@@ -102,7 +132,7 @@ class MeasurementPanel:
         finally:
             self.button.disabled = False
         self.last = comparison
-        settings = ", ".join(f"{k}={v}" for k, v in values.items())
+        settings = ", ".join(f"{k}={_shown(self.controls[k], v)}" for k, v in values.items())
         self.status.value = f"measured with {html.escape(settings)}"
         fig, ax = plt.subplots(figsize=(5.5, 3.2))
         comparison_chart(comparison, ax=ax, title=self.title or None)

@@ -8,9 +8,11 @@ on), and checks what a learner sees:
 * every interactive widget: it moves each slider and picks another dropdown entry with the mouse and
   keyboard events a learner would send, clicks each button, and asserts that the chart (its PNG) and the
   table under it changed and name the new settings;
+* every predict-then-run question (``labkit.ask``): *Check* with no answer asks for one; a wrong answer,
+  then the right one, each shows the verdict the question defines for it;
 * every docs link a lesson displays, once as the kernel prints it on a laptop (``http://127.0.0.1:<port>``)
   and once behind a hub prefix (through jupyter-server-proxy): Swagger UI draws the operations and
-  *Try it out* then *Execute* gets a 200;
+  *Try it out* then *Execute* gets a 200, and the same app's ReDoc page draws its operations;
 * no request leaves the machine: the browser resolves every other host to nothing, and its network log
   must name only 127.0.0.1.
 
@@ -80,6 +82,16 @@ def widget_cells(nb: Any) -> list[int]:
         r"MeasurementPanel\(|widgets\.(Button|IntSlider|FloatSlider|Dropdown)\(", c.source)]
 
 
+def question_cells(nb: Any) -> list[tuple[int, str]]:
+    """Cells that show a predict-then-run question, with the question's id."""
+    found = []
+    for i, c in enumerate(nb.cells):
+        match = re.search(r"""\bask\(\s*["']([0-9]{2}\.[\w.]+)["']\s*\)""", c.source) if c.cell_type == "code" else None
+        if match:
+            found.append((i, match.group(1)))
+    return found
+
+
 def docs_link_cells(nb: Any) -> list[int]:
     """Cells that display a link to an app's docs."""
     return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and re.search(
@@ -87,14 +99,19 @@ def docs_link_cells(nb: Any) -> list[int]:
 
 
 def lesson_plan() -> dict[str, tuple[str, int]]:
-    """``{lesson file: (what to check, index of the last cell to run)}`` for every lesson with widgets or docs links."""
+    """``{lesson file: (what to check, index of the last cell to run)}`` for every lesson with widgets, docs
+    links or questions. A lesson whose questions come after its last checked cell also gets a copy of its own,
+    ``ask-<lesson>``, run up to its last question."""
     plan = {}
     for path in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
+        questions = question_cells(nb)
         if widget_cells(nb):
             plan[path.name] = ("widgets", widget_cells(nb)[-1])
         elif docs_link_cells(nb):
             plan[path.name] = ("docs", docs_link_cells(nb)[0])
+        if questions and (path.name not in plan or questions[-1][0] > plan[path.name][1]):
+            plan[("ask-" if path.name in plan else "") + path.name] = ("questions", questions[-1][0])
     return plan
 
 
@@ -213,7 +230,9 @@ SETTLED = f"""(async () => {{
     return false;
 }})()"""
 """True once every widget change made in the page has reached the kernel (ipywidgets sends a model's next
-change only after the kernel has handled the previous one, so a click can overtake a slider's last move)."""
+change only after the kernel has handled the previous one, so a click can overtake a slider's last move).
+It stays false for good when a change was sent while a cell awaited: ipykernel 7 never acknowledges it, and
+ipywidgets then holds back every later change of that widget (labkit.widgets avoids sending one)."""
 
 
 CHART_STATE = """(async (area) => {
@@ -230,12 +249,13 @@ def chart_state(page: Page, area_js: str) -> dict[str, Any]:
     return page.js(f"{CHART_STATE}({area_js})")
 
 
-def wait_redrawn(page: Page, area_js: str, before: dict[str, Any], must_mention: list[str], what: str) -> dict[str, Any]:
+def wait_redrawn(page: Page, area_js: str, before: dict[str, Any], must_mention: list[str], what: str,
+                 timeout: float = 60) -> dict[str, Any]:
     def redrawn() -> dict[str, Any] | None:
         now = chart_state(page, area_js)
         return now if now["digest"] and now["digest"] != before["digest"] and now["text"] != before["text"] else None
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while (now := redrawn()) is None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: the chart or its text did not change after the click")
@@ -247,10 +267,17 @@ def wait_redrawn(page: Page, area_js: str, before: dict[str, Any], must_mention:
 
 
 def drive_measurement_panel(page: Page, lesson: str) -> None:
-    """Lesson 01: move both sliders, press Measure, and see a new chart measured with the new values."""
+    """Lesson 01: move both sliders, press Measure, and see a new chart measured with the new values.
+
+    The sliders move towards smaller values, so the new measurement takes less time than the first one
+    (without LABKIT_QUICK, on a busy machine, a larger one could outlast any fixed wait), and each waits
+    until the panel is idle: no measurement running, every change received by the kernel.
+    """
     panel = "document.querySelector('.labkit-panel')"
     area = f"{panel}.querySelector('.labkit-chart-area')"
-    page.wait_for(f"!!{area}?.querySelector('img')?.src", 90, "the panel's first chart")
+    button = f"{panel}.querySelector('button')"
+    page.wait_for(f"!!{area}?.querySelector('img')?.src", 180, "the panel's first chart")
+    page.wait_for(f"!{button}.disabled", 180, "the first measurement to end")
     before = chart_state(page, area)
     readouts = []
     sliders = page.js(f"{panel}.querySelectorAll('.noUi-handle').length")
@@ -258,12 +285,21 @@ def drive_measurement_panel(page: Page, lesson: str) -> None:
         handle = f"{panel}.querySelectorAll('.noUi-handle')[{k}]"
         readout = f"{panel}.querySelectorAll('.widget-readout')[{k}].innerText"
         old = page.js(readout)
-        page.drag(handle, 40)
-        page.wait_for(f"{readout} !== {json.dumps(old)}", 60, f"slider {k} to move")
+        for dx in (-30, 30):   # towards the minimum; a slider already there moves up
+            page.drag(handle, dx)
+            try:
+                page.wait_for(f"{readout} !== {json.dumps(old)}", 20, f"slider {k} to move")
+                break
+            except TimeoutError:
+                continue
+        else:
+            raise AssertionError(f"{lesson}: slider {k} did not move when dragged")
         readouts.append(page.js(readout))
-    page.wait_for(SETTLED, 60, "the sliders' values to reach the kernel")
-    page.click(f"{panel}.querySelector('button')")
-    now = wait_redrawn(page, area, before, [], lesson)
+        page.wait_for(SETTLED, 120, f"slider {k}'s value to reach the kernel")
+    page.wait_for(SETTLED, 120, "the sliders' values to reach the kernel")
+    page.wait_for(f"!{button}.disabled", 180, "the panel to be idle")
+    page.click(button)
+    now = wait_redrawn(page, area, before, [], lesson, timeout=240)
     status = page.js(f"{panel}.innerText")
     settings = re.search(r"measured with (.*)", status)
     if not settings or any(value not in settings.group(1) for value in readouts):
@@ -309,6 +345,56 @@ def drive_load_panel(page: Page, lesson: str) -> None:
     page.screenshot(f"{lesson[:2]}-load-panel.png", panel)
 
 
+def drive_questions(page: Page, copy: str, asked: list[tuple[int, str]]) -> None:
+    """Every predict-then-run question: Check without an answer, then a wrong answer, then the right one."""
+    from labkit.questions import get_question
+
+    for index, qid in asked:
+        question = get_question(qid)
+        # Lab draws only the cells near the view: bring the question's own cell there, then find its box in it
+        page.js(f"(async () => {{ const nb = {NOTEBOOK}.content; if (nb.scrollToItem) await nb.scrollToItem({index}, 'center');"
+                f" else nb.widgets[{index}].node.scrollIntoView({{block: 'center'}}); }})()")
+        box = f"{NOTEBOOK}.content.widgets[{index}].node.querySelector('.labkit-question')"
+        page.wait_for(f"!!{box}?.isConnected", 60, f"question {qid} (cell {index}) of {copy} to show")
+        # textContent, not innerText: a cell scrolled out of view renders no text (Lab skips drawing it)
+        feedback = f"Array.from({box}.querySelectorAll('.widget-html')).pop().textContent"
+        check = f"Array.from({box}.querySelectorAll('button')).find(b => b.textContent.trim() === 'Check')"
+        page.js(f"{box}.scrollIntoView({{block: 'center'}})")
+
+        def answer(letter: str | None, expected: str) -> str:
+            # Clicks go to the elements themselves: in a long lesson Lab keeps re-measuring the cells around the
+            # view, and a click by coordinates can land on the neighbouring question.
+            if letter is not None:
+                page.js(f"{box}.querySelectorAll('input[type=radio]')[{question.letters.index(letter)}].click()")
+                page.wait_for(f"{box}.querySelectorAll('input[type=radio]')[{question.letters.index(letter)}].checked",
+                              30, f"answer {letter} of {qid} to be picked")
+                page.wait_for(SETTLED, 60, f"answer {letter} of {qid} to reach the kernel")
+            old = page.js(feedback)
+            changed = f"(() => {{ const t = {feedback}; return t !== {json.dumps(old)} && t; }})()"
+            step = f"answer {letter})" if letter else "no answer"
+            page.js(f"{check}.click()")
+            try:
+                shown = page.wait_for(changed, 30, f"the feedback of {qid} after Check ({step})")
+            except TimeoutError:   # a click that landed while the page still moved: click once more
+                page.js(f"{check}.click()")
+                try:
+                    shown = page.wait_for(changed, 60, f"the feedback of {qid} after a second Check ({step})")
+                except TimeoutError as exc:
+                    status = page.js(f"{NOTEBOOK}.sessionContext.session?.kernel?.status")
+                    raise AssertionError(f"{copy}: {exc} (kernel {status}; feedback still {old!r})") from None
+            if expected not in " ".join(shown.split()):
+                raise AssertionError(f"{copy}: {qid} answered {letter!r} shows {shown!r}, expected {expected!r}")
+            return shown
+
+        answer(None, "Pick an answer first")
+        right = next(l for l, o in zip(question.letters, question.options) if o.correct)
+        wrong = next(l for l in question.letters if l != right)
+        answer(wrong, " ".join(question.verdict(wrong).replace("`", "").split())[:60])   # code marks become <code>
+        shown = answer(right, " ".join(question.verdict(right).replace("`", "").split())[:60])
+        print(f"  question {qid}: no answer, wrong {wrong}), right {right}) -> {shown.splitlines()[0][:60]!r}")
+        page.screenshot(f"{copy.removeprefix('ask-')[:2]}-question-{qid.split('.', 1)[1]}.png", box)
+
+
 def docs_links(page: Page) -> list[str]:
     return page.js(f"""Array.from({NOTEBOOK}.node.querySelectorAll('.jp-OutputArea-output a'))
         .map(a => a.href).filter(h => /\\/docs$/.test(h))""")
@@ -336,6 +422,23 @@ def check_swagger(browser: "Browser", url: str, name: str) -> None:
             raise AssertionError(f"{url}: Try it out on GET {path} answered {status!r}")
         ops = page.js("document.querySelectorAll('.swagger-ui .opblock').length")
         print(f"  {url}: Swagger UI drew {ops} operations; Try it out -> Execute on GET {path}: 200")
+    finally:
+        page.ws.close()
+
+
+def check_redoc(browser: "Browser", url: str, name: str) -> None:
+    """Open the app's ReDoc page (the docs link with /redoc): it draws the operations from local assets."""
+    page = browser.new_page()
+    try:
+        page.send("Page.navigate", url=url)
+        ops = page.wait_for("new Set(Array.from(document.querySelectorAll('[data-section-id*=\"operation/\"]'))"
+                            ".map(e => e.getAttribute('data-section-id').split('operation/').pop())).size", 90,
+                            f"ReDoc to draw the operations of {url}")
+        if page.js("!!document.querySelector('.redoc-wrap') && !/Something went wrong/.test(document.body.innerText)") \
+                is not True:
+            raise AssertionError(f"{url}: ReDoc shows an error: {page.js('document.body.innerText.slice(0, 300)')!r}")
+        page.screenshot(name)
+        print(f"  {url}: ReDoc drew {ops} operations")
     finally:
         page.ws.close()
 
@@ -376,11 +479,12 @@ def prepare(work: Path, plan: dict[str, tuple[str, int]]) -> dict[str, str]:
     course = work / "course"
     course.mkdir()
     copies = {}
-    for lesson, (kind, last) in plan.items():
+    for copy, (kind, last) in plan.items():
+        lesson = copy.removeprefix("ask-")
         nb = nbformat.read(ROOT / "solutions" / lesson, as_version=4)
         nb.cells = nb.cells[: last + 1]
-        nbformat.write(nb, course / lesson)
-        copies[lesson] = lesson
+        nbformat.write(nb, course / copy)
+        copies[copy] = copy
         if kind == "docs":  # the same lesson behind a hub: its links go through jupyter-server-proxy
             nb.metadata["kernelspec"] = {"name": HUB_KERNEL, "display_name": "Python 3 (behind a hub)",
                                          "language": "python"}
@@ -437,12 +541,17 @@ def main() -> int:
         for copy in copies.values():
             lesson = copy.removeprefix("hub-")
             kind = plan[lesson][0]
+            lesson = lesson.removeprefix("ask-")
             print(f"{copy}:")
             if open_notebook(page, copy) and platform.python_version() == LANGUAGE_INFO["version"]:
                 failures.append(f"{copy} is marked as changed as soon as it opens")
-            run_all(page, copy)
+            run_all(page, copy, timeout=360)   # without LABKIT_QUICK, on a busy machine
             if kind == "widgets":
                 drivers[lesson](page, lesson)
+            cut = len(nbformat.read(work / "course" / copy, as_version=4).cells)
+            asked = [q for q in question_cells(nbformat.read(ROOT / "solutions" / lesson, as_version=4)) if q[0] < cut]
+            if asked and (kind == "questions" or f"ask-{lesson}" not in plan) and not copy.startswith("hub-"):
+                drive_questions(page, copy, asked)
             found = docs_links(page)
             if kind == "docs":
                 if not found:
@@ -450,7 +559,8 @@ def main() -> int:
                 page.screenshot(f"{copy[:-6]}-docs-link.png",
                                 f"Array.from({NOTEBOOK}.node.querySelectorAll('.jp-OutputArea-output a'))"
                                 ".find(a => /\\/docs$/.test(a.href)).closest('.jp-Cell')")
-            links += found
+            if not copy.startswith("ask-"):   # its links are checked with the lesson's own copy
+                links += found
             page.js(f"{NOTEBOOK}.dispose()")  # close the tab; its kernel and servers keep running
         proxied = [link for link in links if "/proxy/" in link]
         if not proxied or len(proxied) == len(links):
@@ -458,6 +568,7 @@ def main() -> int:
         for n, link in enumerate(links):
             where = "proxy" if "/proxy/" in link else "direct"
             check_swagger(browser, link, f"docs-{n}-{where}.png")
+            check_redoc(browser, re.sub(r"/docs$", "/redoc", link), f"redoc-{n}-{where}.png")
         outside = sorted({u for u in browser.requests if urllib.parse.urlsplit(u).scheme not in LOCAL_SCHEMES
                           and urllib.parse.urlsplit(u).hostname not in LOCAL_HOSTS})
         if outside:
@@ -466,7 +577,8 @@ def main() -> int:
         page.js("window.jupyterapp.serviceManager.sessions.shutdownAll()")
         if failures:
             raise AssertionError("\n".join(failures))
-        print(f"PASS: widgets redraw, docs pages work directly and through the proxy, nothing left the machine "
+        print(f"PASS: widgets redraw, questions answer, docs pages (Swagger UI and ReDoc) work directly and "
+              f"through the proxy, nothing left the machine "
               f"({time.monotonic() - started:.0f} s)")
         return 0
     except Exception as exc:  # noqa: BLE001 - report and keep the log

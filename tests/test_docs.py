@@ -82,3 +82,15 @@ def test_self_host_docs_is_idempotent_and_leaves_other_apps_alone():
 def test_assets_exist():
     for name in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png"):
         assert (labkit.docs.assets_dir() / name).stat().st_size > 1000, name
+
+
+@pytest.mark.anyio
+async def test_redoc_asks_no_cdn_for_its_logo():
+    # ReDoc's bundle draws Redocly's logo from a CDN whatever its options: the app serves it without that address.
+    assert bookshelf.docs.REDOC_LOGO.encode() in (labkit.docs.assets_dir() / "redoc.standalone.js").read_bytes()
+    app = labkit.docs.self_host_docs(learner_app())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        r = await client.get(f"{labkit.docs.ASSETS_PATH}/redoc.standalone.js")
+    assert r.status_code == 200 and "javascript" in r.headers["content-type"]
+    assert len(r.content) > 100_000 and b"cdn.redoc.ly" not in r.content

@@ -75,3 +75,19 @@ def test_chart_area_shows_text_without_a_figure_and_escapes_it():
     chart = ChartArea()
     chart.show(text="a < b")
     assert "a &lt; b" in chart.text.value and chart.image.layout.display == "none"
+
+
+def test_a_float_slider_gets_the_value_the_browser_computes_and_the_status_shows_its_readout():
+    latency = w.FloatSlider(value=0.1, min=0.01, max=0.2, step=0.01, readout_format=".2f")
+
+    async def run(latency: float) -> Comparison:
+        return Comparison(Timing("seq", [latency]), Timing("conc", [latency / 2]), ideal=2)
+
+    panel = MeasurementPanel(run, controls={"latency": latency})
+    # The browser's slider works in min + k * step: left alone, it would send this value back at once.
+    assert latency.value == 0.01 + 9 * 0.01 and latency.value != 0.1
+    asyncio.run(panel.refresh())
+    assert "latency=0.10" in panel.status.value
+    aligned = w.FloatSlider(value=0.05, min=0.0, max=1.0, step=0.05)
+    MeasurementPanel(run, controls={"latency": aligned})
+    assert aligned.value == 0.05

@@ -37,6 +37,8 @@ from typing import Any
 
 import httpx
 
+from ..checks import FAILED, MARKS, PASSED
+
 __all__ = ["UPSTREAM_TIMEOUT", "LOG_FORMAT", "LOGGER", "CRITERIA", "SHELF", "Criterion", "Report",
            "RatingsService", "capture_log", "expected_items", "shelves", "acceptance"]
 
@@ -75,7 +77,7 @@ class Criterion:
 
     def __str__(self) -> str:
         got = self.points if self.passed else 0
-        text = f"{'✅' if self.passed else '❌'} {got}/{self.points}  {self.name}: {CRITERIA[self.name][1]}"
+        text = f"{MARKS[PASSED] if self.passed else MARKS[FAILED]} {got}/{self.points}  {self.name}: {CRITERIA[self.name][1]}"
         return text if self.passed else f"{text}\n      {self.detail}"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..checks import exercise, expect
+from ..checks import exercise, expect, same
 
 
 @exercise("00.greet", target="greet", points=1, timeout=5, sealed=True)
@@ -13,4 +13,4 @@ def check_greet(greet: Callable[[str], str]) -> None:
     for name in ("Ada", "Grace", "async world"):
         got = greet(name)
         expect(isinstance(got, str), f"greet({name!r}) should return a string, got {type(got).__name__}")
-        expect(got == f"Hello, {name}!", f"greet({name!r}) returned {got!r}; expected {f'Hello, {name}!'!r}")
+        expect(same(got, f"Hello, {name}!"), f"greet({name!r}) returned {got!r}; expected {f'Hello, {name}!'!r}")

@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..checks import CheckFailed, exercise, expect
+from ..checks import CheckFailed, exercise, expect, same
 
 __all__ = ["check_fetch_all", "check_with_timeout", "check_fastest"]
 
@@ -111,10 +111,10 @@ async def check_fetch_all(fetch_all: Callable[..., Awaitable[Any]]) -> None:
                              f"all of them should run at the same time")
     expected = [f"item-{i}" for i in ids]
     if sorted(results) == sorted(expected):
-        expect(results == expected,
+        expect(same(results, expected),
                f"the results came back in the wrong order: for ids {ids} you returned {results}. "
                f"Return them in the order of `ids`, not in the order the calls finished")
-    expect(results == expected, f"for ids {ids} fetch_all returned {results}; expected {expected}")
+    expect(same(results, expected), f"for ids {ids} fetch_all returned {results}; expected {expected}")
     empty = await _call("fetch_all", lambda: fetch_all(fetch, []), "it was given no ids at all")
     expect(isinstance(empty, (list, tuple)) and len(empty) == 0,
            f"fetch_all(fetch, []) returned {_describe(empty)}; with no ids it should return []")
@@ -143,7 +143,7 @@ async def check_with_timeout(with_timeout: Callable[..., Awaitable[Any]]) -> Non
                       "the call it wraps answers in 0.01 s and the limit was 5 s")
     expect(seen["calls"] == ["fast"], f"fetch was called with {seen['calls']}; expected exactly one call, "
                                       f"fetch('fast')")
-    expect(got == "value-fast", f"with_timeout(fetch, 'fast', 5.0, 'fallback') returned {_describe(got)}; "
+    expect(same(got, "value-fast"), f"with_timeout(fetch, 'fast', 5.0, 'fallback') returned {_describe(got)}; "
                                 f"the call answers in 0.01 s, so it should return its value 'value-fast'")
 
     seen.update(calls=[], cancelled=False, cleaned_up=False)
@@ -153,7 +153,7 @@ async def check_with_timeout(with_timeout: Callable[..., Awaitable[Any]]) -> Non
                       f"it wraps a call that takes {slow_seconds:g} s with a limit of 0.2 s: it should give up "
                       f"after `seconds` and return `default`")
     elapsed = loop.time() - started
-    expect(got == "fallback", f"with_timeout(fetch, 'slow', 0.2, 'fallback') returned {_describe(got)}; the call "
+    expect(same(got, "fallback"), f"with_timeout(fetch, 'slow', 0.2, 'fallback') returned {_describe(got)}; the call "
                               f"takes {slow_seconds:g} s, so after 0.2 s it should return the default 'fallback'")
     expect(seen["cancelled"] and seen["cleaned_up"],
            f"you returned the default after {elapsed:.2f} s, but the slow call was never cancelled: it is still "
@@ -208,7 +208,7 @@ async def check_fastest(fastest: Callable[..., Awaitable[Any]]) -> None:
         try:
             expect(not isinstance(got, (list, tuple)),
                    f"fastest returned {_describe(got)}: return only the first result to arrive, not a collection")
-            expect(got == f"answer-{winner}",
+            expect(same(got, f"answer-{winner}"),
                    f"fastest returned {_describe(got)}; fetcher #{winner} (third in the list) answers first, so "
                    f"expected 'answer-{winner}'" + (": you returned the first fetcher's result, not the fastest"
                                                    if got == "answer-0" else ""))

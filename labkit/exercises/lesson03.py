@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ..checks import expect, exercise
+from ..checks import expect, exercise, same
 
 __all__ = ["check_fetch_details", "check_with_retries", "check_bounded_gather", "CountingTransport"]
 
@@ -86,7 +86,7 @@ async def check_fetch_details(fetch_details: Callable[[Any, Any], Awaitable[Any]
         expect(state["max_in_flight"] == 3,
                f"at most {state['max_in_flight']} service call(s) were in flight at the same time; expected "
                "all 3: create the three coroutines first and await them together with asyncio.gather")
-        expect(details.model_dump() == expected.model_dump(),
+        expect(same(details.model_dump(), expected.model_dump()),
                f"with every service up, expected {expected.model_dump()!r}, got {details.model_dump()!r}")
 
         apps["prices"].state.behaviour = Behaviour(latency=0.05, jitter=0.0, failure_rate=1.0)
@@ -195,13 +195,13 @@ async def check_with_retries(with_retries: Callable[..., Awaitable[Any]]) -> Non
     base = 0.01
     flaky, sleep = _Flaky(), _SleepRecorder()
     result = await with_retries(flaky, attempts=3, base_delay=base, sleep=sleep)
-    expect(result == "ok", f"with_retries should return what call() returns, got {result!r}")
+    expect(same(result, "ok"), f"with_retries should return what call() returns, got {result!r}")
     expect(flaky.calls == 1 and not sleep.delays,
            f"a call that succeeds at once was made {flaky.calls} time(s) with waits {sleep.delays}; expected once, no wait")
 
     flaky, sleep = _Flaky(unavailable(1), unavailable(2)), _SleepRecorder()
     result = await with_retries(flaky, attempts=3, base_delay=base, sleep=sleep)
-    expect(result == "ok", f"after two transient failures the third attempt succeeds; got {result!r}")
+    expect(same(result, "ok"), f"after two transient failures the third attempt succeeds; got {result!r}")
     expect(flaky.calls == 3, f"two failures then success should take 3 calls, took {flaky.calls}")
     expect(len(sleep.delays) == 2,
            f"expected 2 waits between 3 attempts, saw {len(sleep.delays)} ({sleep.delays}): wait with "
@@ -236,14 +236,14 @@ async def check_with_retries(with_retries: Callable[..., Awaitable[Any]]) -> Non
 
     flaky, sleep = _Flaky(UpstreamTimeout("prices", "slow")), _SleepRecorder()
     result = await with_retries(flaky, attempts=2, base_delay=base, retry_on=(UpstreamTimeout,), sleep=sleep)
-    expect(result == "ok" and flaky.calls == 2, "with retry_on=(UpstreamTimeout,) a timeout should be retried")
+    expect(same(result, "ok") and flaky.calls == 2, "with retry_on=(UpstreamTimeout,) a timeout should be retried")
 
     flaky, sleep = _Flaky(UpstreamTimeout("prices", "slow")), _SleepRecorder()
     try:
         result = await with_retries(flaky, attempts=2, base_delay=base, sleep=sleep)
     except UpstreamTimeout:
         result = None
-    expect(result == "ok" and flaky.calls == 2,
+    expect(same(result, "ok") and flaky.calls == 2,
            f"called without `retry_on`, a timeout was tried {flaky.calls} time(s): a timeout is transient, so the "
            "default `retry_on` must include it: `retry_on=(UpstreamUnavailable, UpstreamTimeout)`")
 
@@ -294,7 +294,7 @@ async def check_bounded_gather(bounded_gather: Callable[..., Awaitable[list[Any]
     from bookshelf import fanout
     from bookshelf.settings import Behaviour
 
-    expect(await bounded_gather([], limit=3) == [], "bounded_gather([], limit=3) should return []")
+    expect(same(await bounded_gather([], limit=3), []), "bounded_gather([], limit=3) should return []")
 
     limit, n = 4, 14
     upstreams, apps, _, client = _services(timeout=5.0, ratings=Behaviour(latency=0.05, jitter=0.04))
@@ -337,7 +337,7 @@ async def check_bounded_gather(bounded_gather: Callable[..., Awaitable[list[Any]
            f"the service saw at most {stats.max_in_flight} call(s) in flight with limit={limit}: start them "
            "all with asyncio.gather and let the semaphore hold back the rest")
     got = [r.get("book_id") if isinstance(r, dict) else r for r in results]
-    expect(got == ids, f"results should be in the order of the input ({ids}), got {got}")
+    expect(same(got, ids), f"results should be in the order of the input ({ids}), got {got}")
 
     async def value(i: int) -> int:
         await asyncio.sleep(0.01)
@@ -350,7 +350,7 @@ async def check_bounded_gather(bounded_gather: Callable[..., Awaitable[list[Any]
     results = await bounded_gather([functools.partial(value, 0), functools.partial(value, 1), boom,
                                     functools.partial(value, 3)], limit=2)
     expect(len(results) == 4 and isinstance(results[2], ValueError)
-           and [results[i] for i in (0, 1, 3)] == [0, 1, 3],
+           and same([results[i] for i in (0, 1, 3)], [0, 1, 3]),
            f"a failing call should leave its exception in its place, like gather(..., "
            f"return_exceptions=True); got {results!r}")
 
@@ -375,4 +375,4 @@ async def check_bounded_gather(bounded_gather: Callable[..., Awaitable[list[Any]
     results = await bounded_gather([slow_first, *(functools.partial(quick, i) for i in range(1, 5))], limit=3)
     expect(not gave_up, "with limit=3 the 4th call only started after the 1st (slow) one finished: "
                         "that is batches of `limit`. With a semaphore each finished call lets the next start")
-    expect(results == ["slow", 1, 2, 3, 4], f"expected ['slow', 1, 2, 3, 4], got {results!r}")
+    expect(same(results, ["slow", 1, 2, 3, 4]), f"expected ['slow', 1, 2, 3, 4], got {results!r}")

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..checks import expect, exercise
+from ..checks import expect, exercise, same
 
 __all__ = ["check_search_titles", "check_add_to_shelf", "check_move_between_lists", "AWKWARD_TITLES"]
 
@@ -194,10 +194,10 @@ async def check_search_titles(search_titles: Callable[[Any, str], Awaitable[list
             if text in ("%", "0% p", "_", "e_c", "\\", "\\books"):
                 hint = (" (in LIKE, % and _ are wildcards: escape them, and the escape character itself, "
                         "and say which one with ESCAPE)")
-            expect(pairs == expected, f"search_titles(db, {text!r}) returned {pairs}; expected {expected}{hint}")
+            expect(same(pairs, expected), f"search_titles(db, {text!r}) returned {pairs}; expected {expected}{hint}")
         for attack in INJECTIONS:
             pairs = _pairs(await search_titles(db, attack), attack)
-            expect(pairs == [], f"search_titles(db, {attack!r}) returned {len(pairs)} book(s); no title contains "
+            expect(same(pairs, []), f"search_titles(db, {attack!r}) returned {len(pairs)} book(s); no title contains "
                                 "that text, so it must return []: pass the text as a ? parameter, never inside "
                                 "the SQL string")
             expect(await _books_intact(db, len(AWKWARD_TITLES)),

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..checks import expect, exercise
+from ..checks import expect, exercise, same
 
 __all__ = ["check_offload", "check_cpu_pool", "check_background", "pool_probe", "count_primes", "EXIT_SECONDS"]
 
@@ -90,7 +90,7 @@ async def check_offload(offload: Callable[..., Awaitable[Any]]) -> None:
         got = await asyncio.gather(*(offload(blocking, k, 1) for k in range(4)))
         await asyncio.sleep(0.03)   # one more tick, so a block at the very end is measured too
     expect(blocking.calls == 4, f"fn was called {blocking.calls} time(s) for 4 offload calls; call it once each")
-    expect(list(got) == [1, 11, 21, 31],
+    expect(same(list(got), [1, 11, 21, 31]),
            f"offload(fn, k, 1) returned {_describe(list(got))} for k = 0..3; expected [1, 11, 21, 31], what "
            f"fn(k, 1) returns: pass the positional arguments on and return fn's result")
     expect(loop_thread not in blocking.threads,
@@ -104,7 +104,7 @@ async def check_offload(offload: Callable[..., Awaitable[Any]]) -> None:
     try:
         await offload(_explode, "bad input")
     except ValueError as exc:
-        expect(str(exc) == "bad input", f"offload raised ValueError({str(exc)!r}); expected fn's own error")
+        expect(same(str(exc), "bad input"), f"offload raised ValueError({str(exc)!r}); expected fn's own error")
     else:
         expect(False, "fn raised ValueError('bad input'), but offload did not raise it: let fn's exception "
                       "propagate to the caller")
@@ -205,9 +205,9 @@ def _check_results(results: Any, inputs: list[int], call: str) -> set[int]:
     expect(all(isinstance(r, dict) and "n" in r for r in results),
            f"{call}: return what fn returns for each input; got {_describe(results)}")
     order = [r["n"] for r in results]
-    expect(order == inputs, f"{call}: the results came back for inputs {order}; expected the order of inputs "
+    expect(same(order, inputs), f"{call}: the results came back for inputs {order}; expected the order of inputs "
                             f"{inputs} (asyncio.gather keeps it)")
-    wrong = [r["n"] for r in results if r["primes"] != count_primes(r["n"])]
+    wrong = [r["n"] for r in results if not same(r["primes"], count_primes(r["n"]))]
     expect(not wrong, f"{call}: the results for inputs {wrong} are not fn's")
     pids = {r["pid"] for r in results}
     expect(os.getpid() not in pids, f"{call}: some calls ran in the kernel's own process: run fn in the "

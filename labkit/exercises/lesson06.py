@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from ..checks import CheckFailed, exercise, expect
+from ..checks import CheckFailed, exercise, expect, same
 
 __all__ = ["check_reserve_copy", "check_worker_pool", "check_graceful_stop", "AuditedStock"]
 
@@ -161,7 +161,7 @@ async def check_worker_pool(process_all: Callable[..., Awaitable[Any]]) -> None:
         expect(not pending, f"{len(pending)} task(s) were still pending when process_all returned: once "
                             f"`queue.join()` returns, cancel the workers and await them")
         got = sorted(failed, key=repr) if isinstance(failed, (list, tuple, set)) else failed
-        expect(got == sorted(bad, key=repr),
+        expect(same(got, sorted(bad, key=repr)),
                f"{what} returned {failed!r}; it should return the list of items whose handler raised "
                f"({sorted(bad, key=repr)})")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from ..checks import CheckFailed, exercise, expect
+from ..checks import CheckFailed, exercise, expect, same
 
 __all__ = ["check_request_id_middleware", "check_error_handler", "check_find_stuck_tasks", "check_transaction"]
 
@@ -271,8 +271,8 @@ async def check_find_stuck_tasks(find_stuck_tasks: Callable[[float], Awaitable[A
     expect("started-during-the-wait" not in answer,
            f"the answer {answer} includes a task created during the wait: take the snapshot of "
            f"`asyncio.all_tasks()` before you sleep, and report tasks from that snapshot")
-    expect(sorted(answer) == expected, f"find_stuck_tasks(0.3) returned {answer}; expected the names {expected}")
-    expect(answer == expected, f"the names are right but not sorted: return `sorted(...)`, got {answer}")
+    expect(same(sorted(answer), expected), f"find_stuck_tasks(0.3) returned {answer}; expected the names {expected}")
+    expect(same(answer, expected), f"the names are right but not sorted: return `sorted(...)`, got {answer}")
     expect(not alive, f"tasks still alive on the check's loop after it cleaned up: {alive}")
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from ..checks import CheckFailed, exercise, expect
+from ..checks import CheckFailed, exercise, expect, same
 from ..load import LoadResult, Sample
 from ..myshelf import app_parts_quietly
 from .capstone import SHELF, expected_items
@@ -49,7 +49,7 @@ def check_percentiles(percentiles: Callable[..., Any]) -> None:
                                   f"{{'p50': ..., 'p95': ..., 'p99': ...}}")
     expect(set(got) == {"p50", "p95", "p99"}, f"the keys are {sorted(got)}; expected ['p50', 'p95', 'p99']")
     expect(hundred == copy, "percentiles changed the list it was given: sort a copy (`sorted(values)`)")
-    expect(got == {"p50": 50.0, "p95": 95.0, "p99": 99.0},
+    expect(same(got, {"p50": 50.0, "p95": 95.0, "p99": 99.0}),
            f"for the latencies 1, 2, ..., 100 (in any order) expected p50=50, p95=95, p99=99, got {got}")
     four = percentiles([4.0, 1.0, 3.0, 2.0], qs=(25, 50, 75, 100))
     expect(set(four) == {"p25", "p50", "p75", "p100"},
@@ -57,20 +57,20 @@ def check_percentiles(percentiles: Callable[..., Any]) -> None:
     expect(four["p50"] == 2.0,
            f"p50 of [1, 2, 3, 4] is 2 with the nearest-rank method (rank ceil(0.50 x 4) = 2); got {four['p50']}. "
            f"Interpolating between values (2.5) is another method: nearest rank always returns a measured value")
-    expect(four == {"p25": 1.0, "p50": 2.0, "p75": 3.0, "p100": 4.0},
+    expect(same(four, {"p25": 1.0, "p50": 2.0, "p75": 3.0, "p100": 4.0}),
            f"for [4, 1, 3, 2] with qs=(25, 50, 75, 100) expected 1, 2, 3, 4; got {four}")
     one = percentiles([0.123])
-    expect(one == {"p50": 0.123, "p95": 0.123, "p99": 0.123},
+    expect(same(one, {"p50": 0.123, "p95": 0.123, "p99": 0.123}),
            f"with a single latency every percentile is that latency; got {one}")
     ten = [0.01] * 9 + [0.5]                                   # one slow request in ten
     got10 = percentiles(ten)
-    expect(got10 == {"p50": 0.01, "p95": 0.5, "p99": 0.5},
+    expect(same(got10, {"p50": 0.01, "p95": 0.5, "p99": 0.5}),
            f"for nine requests of 0.01 s and one of 0.5 s expected p50=0.01, p95=p99=0.5 (with 10 samples, "
            f"rank ceil(0.95 x 10) = 10 is the slowest); got {got10}")
     ties = [0.2, 0.1, 0.2, 0.2, 0.3]
     got_ties = percentiles(ties, qs=(40, 60, 80))
     want = {f"p{q}": _nearest_rank(ties, q) for q in (40, 60, 80)}
-    expect(got_ties == want, f"for {ties} with qs=(40, 60, 80) expected {want}; got {got_ties}")
+    expect(same(got_ties, want), f"for {ties} with qs=(40, 60, 80) expected {want}; got {got_ties}")
     frac = percentiles([1.0, 2.0, 3.0], qs=(99.9,))
     expect(set(frac) == {"p99.9"} and frac["p99.9"] == 3.0,
            f"qs=(99.9,) should give the key 'p99.9' (use f'p{{q:g}}') with the value 3.0; got {frac}")
@@ -111,7 +111,7 @@ def check_summarize_runs(summarize_runs: Callable[..., Any]) -> None:
     expect(got["best_throughput"] != "c=50",
            "best_throughput is 'c=50', whose requests/s is high because 3000 of its 4200 requests failed fast: "
            "count only successful answers (requests - errors) per second")
-    expect(got["best_throughput"] == "c=20",
+    expect(same(got["best_throughput"], "c=20"),
            f"best_throughput should be 'c=20' (800 successful answers/s), got {got['best_throughput']!r}")
     expect(isinstance(got["meets_target"], list), "meets_target should be a list of labels, in the runs' order")
     expect("c=20" not in got["meets_target"],
@@ -119,16 +119,16 @@ def check_summarize_runs(summarize_runs: Callable[..., Any]) -> None:
     expect("c=50" not in got["meets_target"],
            "'c=50' had errors: a run with failed requests does not meet the target, however fast its p99 "
            "(percentiles are computed over successful requests only)")
-    expect(got["meets_target"] == ["c=5", "c=10"],
+    expect(same(got["meets_target"], ["c=5", "c=10"]),
            f"meets_target should be ['c=5', 'c=10'] (p99 10 ms and 15 ms, no errors), got {got['meets_target']}")
-    expect(got["recommended"] == "c=10",
+    expect(same(got["recommended"], "c=10"),
            f"recommended should be 'c=10': the most successful answers per second among the runs that meet the "
            f"target; got {got['recommended']!r}")
     none = summarize_runs(runs, p99_target=0.005)
-    expect(none["meets_target"] == [] and none["recommended"] is None,
+    expect(same(none["meets_target"], []) and none["recommended"] is None,
            f"with a 5 ms target no run qualifies: expected meets_target [] and recommended None, got "
            f"{none['meets_target']} and {none['recommended']!r}")
-    expect(none["best_throughput"] == "c=20", "best_throughput does not depend on the target")
+    expect(same(none["best_throughput"], "c=20"), "best_throughput does not depend on the target")
     empty = LoadResult("all-failed", "http://127.0.0.1/x", 5, 1.0, [Sample(0.0, 0.001, None, "ConnectError")])
     lone = summarize_runs([empty], p99_target=10.0)
     expect(lone["meets_target"] == [] and lone["recommended"] is None,
