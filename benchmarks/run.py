@@ -561,6 +561,23 @@ def server_findings(all_rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def companions(folder: Path) -> str:
+    """The reports of ``clients.py`` and ``fastpath.py`` found in ``folder``, as sections of results.md.
+
+    They run on their own (each states its machine, date and load); results.md gathers them so that one
+    page holds the client table, the load-generator check and uvicorn's fast path.
+    """
+    parts = []
+    for number, name in ((5, "clients.md"), (6, "fastpath.md")):
+        path = folder / name
+        if path.exists():
+            body = path.read_text(encoding="utf-8").splitlines()
+            title = body[0].lstrip("# ").strip()
+            rest = [("#" + line if line.startswith("## ") else line) for line in body[1:]]
+            parts.append(f"\n## {number}. {title} (from `benchmarks/{name.replace('.md', '.py')}`)\n" + "\n".join(rest))
+    return "\n".join(parts) + ("\n" if parts else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: small sizes, short runs")
@@ -592,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         raise RuntimeError(f"servers left running: {leftover}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    (args.out / "results.md").write_text(render(results) + "\n", encoding="utf-8")
+    (args.out / "results.md").write_text(render(results) + "\n" + companions(args.out), encoding="utf-8")
     print(render(results))
     print(f"\nwrote {args.out / 'results.md'} and {args.out / 'results.json'} in {results['seconds']:.0f} s")
     return 0
