@@ -32,51 +32,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from run import cpu_model, free_port  # noqa: E402
+from run import cpu_model, uvicorn_process  # noqa: E402
 
 
-@contextlib.contextmanager
-def uvicorn_server(target: str, *, fast: bool, env: dict[str, str] | None = None,
-                   app_dir: Path = HERE, ready_path: str = "/ping") -> Iterator[tuple[str, psutil.Process]]:
-    port = free_port()
-    loop, http = ("uvloop", "httptools") if fast else ("asyncio", "h11")
-    cmd = [sys.executable, "-m", "uvicorn", target, "--app-dir", str(app_dir), "--host", "127.0.0.1",
-           "--port", str(port), "--loop", loop, "--http", http, "--log-level", "warning", "--no-access-log"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + ready_path, timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError("uvicorn did not start within 30 s")
-            time.sleep(0.05)
-        yield url, psutil.Process(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+def uvicorn_server(target: str, *, fast: bool, env: dict[str, str] | None = None, app_dir: Path = HERE,
+                   ready_path: str = "/ping") -> contextlib.AbstractContextManager[tuple[str, psutil.Process]]:
+    return uvicorn_process(target, fast=fast, env=env, app_dir=app_dir, ready_path=ready_path,
+                           extra=("--no-access-log",), wait=30.0)
 
 
 def process_cpu(proc: psutil.Process) -> float:
